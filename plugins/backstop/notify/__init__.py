@@ -1,0 +1,1 @@
+"""Notifications: Slack failure alerts and summaries."""

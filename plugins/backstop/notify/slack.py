@@ -1,0 +1,145 @@
+"""Slack alerts through slack-sdk.
+
+The token is the password of an Airflow connection (default `slack_api_default`); its
+extra may carry `base_url` (the local stack points it at the recorder). The token is masked
+as soon as it is read and never logged. HTTP 429s are retried by slack-sdk's
+RateLimitErrorRetryHandler (it honours Retry-After). If Slack cannot be reached the alert is
+logged and dropped: a failure callback must never hide or replace the task's own error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "slack_api_default"
+RATE_LIMIT_RETRIES = 3
+TIMEOUT_SECONDS = 10
+
+
+def slack_client(conn_id: str = DEFAULT_CONN_ID) -> Any:
+    """A WebClient built from the Airflow connection, with 429 and connection-error retries."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.log import mask_secret
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+    conn = BaseHook.get_connection(conn_id)
+    token = conn.password
+    if not token:
+        raise ValueError(f"Airflow connection {conn_id!r} has no password; it must hold the Slack bot token")
+    mask_secret(token)
+    extra = conn.extra_dejson or {}
+    kwargs: dict[str, Any] = {}
+    if extra.get("base_url"):
+        kwargs["base_url"] = extra["base_url"]
+    return WebClient(
+        token=token,
+        timeout=TIMEOUT_SECONDS,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ],
+        **kwargs,
+    )
+
+
+def post_message(
+    channel: str, text: str, blocks: list[dict[str, Any]], conn_id: str = DEFAULT_CONN_ID
+) -> bool:
+    """Post one message; returns False (and logs why) instead of raising when Slack fails."""
+    try:
+        client = slack_client(conn_id)
+        client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+    except Exception as exc:  # Slack trouble must never mask the error being reported
+        log.error("Slack message to %s was not delivered (%s: %s)", channel, type(exc).__name__, exc)
+        return False
+    log.info("Slack message delivered to %s", channel)
+    return True
+
+
+def _first_line(error: BaseException | str | None) -> str:
+    if error is None:
+        return "(no exception recorded)"
+    text = str(error).strip() or type(error).__name__
+    first = text.splitlines()[0]
+    if isinstance(error, BaseException):
+        first = f"{type(error).__name__}: {first}"
+    return first[:500]
+
+
+def _resource(task: Any) -> str:
+    for attribute in ("db_identifier", "resource_id", "source_id"):
+        value = getattr(task, attribute, None)
+        if value:
+            return str(value)
+    return "-"
+
+
+def failure_blocks(context: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Fallback text and Block Kit blocks describing a failed task instance."""
+    ti = context.get("ti") or context.get("task_instance")
+    task = context.get("task")
+    dag_id = getattr(ti, "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is not None and map_index >= 0:
+        task_id = f"{task_id}[{map_index}]"
+    resource = _resource(task)
+    try_number = getattr(ti, "try_number", "?")
+    max_tries = (getattr(task, "retries", 0) or 0) + 1
+    error = _first_line(context.get("exception"))
+    run_id = context.get("run_id", "?")
+    log_url = getattr(ti, "log_url", None)
+    text = f"Backstop task failed: {dag_id}.{task_id} ({resource}): {error}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": ":rotating_light: Backstop task failed"}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*DAG*\n`{dag_id}`"},
+                {"type": "mrkdwn", "text": f"*Task*\n`{task_id}`"},
+                {"type": "mrkdwn", "text": f"*Resource*\n`{resource}`"},
+                {"type": "mrkdwn", "text": f"*Try*\n{try_number} of {max_tries}"},
+            ],
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Error*\n```{error}```"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Run `{run_id}`"}]},
+    ]
+    if log_url:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Open log"}, "url": log_url}
+                ],
+            }
+        )
+    return text, blocks
+
+
+class SlackFailureAlert:
+    """`on_failure_callback` that posts one Block Kit message per failed task instance.
+
+    Airflow calls it only when a task has failed for good (after its retries). The channel
+    is the task's `alert_channel` when set (per-resource routing), else the policy default.
+    """
+
+    def __init__(self, channel: str, conn_id: str = DEFAULT_CONN_ID) -> None:
+        self.channel = channel
+        self.conn_id = conn_id
+
+    def __call__(self, context: Mapping[str, Any]) -> None:
+        try:
+            channel = getattr(context.get("task"), "alert_channel", None) or self.channel
+            text, blocks = failure_blocks(context)
+        except Exception:
+            log.exception("Could not build the Slack failure alert; the task's own error stands")
+            return
+        post_message(channel, text, blocks, self.conn_id)
+
+    def __repr__(self) -> str:
+        return f"SlackFailureAlert(channel={self.channel!r}, conn_id={self.conn_id!r})"

@@ -1,0 +1,1 @@
+"""Backstop's custom operators, one module per AWS service."""

@@ -1,0 +1,418 @@
+"""The backup policy: what Backstop protects, how often, and who hears about it.
+
+`include/backup_policy.yaml` is read at DAG parse time (a local file, no network), validated
+into the typed models below, and handed to the DAG files. Anything wrong with it raises a
+`PolicyError` that names the file, the key path, the bad value and what was expected, so
+the DAG files fail import with a readable message in the UI and `make validate` prints the
+same. Unknown keys are errors: a typo must never silently disable a backup.
+
+Run `python -m backstop.policy validate [PATH]` to check a policy file by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+POLICY_ENV_VAR = "BACKSTOP_POLICY_FILE"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_POLICY_PATH = REPO_ROOT / "include" / "backup_policy.yaml"
+
+
+class PolicyError(ValueError):
+    """An invalid policy file; `problems` holds (key path, message) pairs."""
+
+    def __init__(self, path: Path | str, problems: list[tuple[str, str]]):
+        self.path = str(path)
+        self.problems = problems
+        lines = [f"Invalid backup policy {self.path}:"]
+        lines += [f"  - {where}: {what}" if where else f"  - {what}" for where, what in problems]
+        super().__init__("\n".join(lines))
+
+
+# --- field types -------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept `90s`, `5m`, `1h`, `30d`, `2w` besides what pydantic takes (seconds, ISO 8601)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        if not value.strip().upper().startswith("P"):
+            raise ValueError(
+                f"{value!r} is not a duration; expected e.g. '5m', '1h', '7d' or ISO 8601 'PT5M'"
+            )
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"{value} is not a positive duration")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+
+
+def _region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError(f"{value!r} is not an AWS region name; expected e.g. 'ap-northeast-2'")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+
+# RDS identifiers: 1-63 chars, letters/digits/hyphens, start with a letter, no '--', no trailing '-'.
+_RDS_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
+
+
+def _rds_identifier(value: str) -> str:
+    if not _RDS_ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid RDS identifier; expected 1-63 letters, digits or hyphens, "
+            "starting with a letter, without '--' or a trailing hyphen"
+        )
+    return value
+
+
+RdsIdentifier = Annotated[str, AfterValidator(_rds_identifier)]
+
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(f"{value!r} is not a valid name; expected lowercase letters, digits and hyphens")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
+def _channel(value: str) -> str:
+    if not re.match(r"^(#[a-z0-9_.-]{1,80}|[CGD][A-Z0-9]{6,})$", value):
+        raise ValueError(
+            f"{value!r} is not a Slack channel; expected '#name' or a channel id like 'C0123ABCD'"
+        )
+    return value
+
+
+SlackChannel = Annotated[str, AfterValidator(_channel)]
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone; expected e.g. 'Asia/Seoul' or 'UTC'") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
+def _cron(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression; expected five fields, e.g. '0 3 * * 0'")
+    fields = value.split()
+    if len(fields) == 5 and fields[2] not in ("*", "?") and fields[4] not in ("*", "?"):
+        raise ValueError(
+            f"{value!r} restricts both day-of-month and day-of-week, which cron treats as OR "
+            "(e.g. '1-7' and Sunday fires on days 1-7 AND on every Sunday); "
+            "for 'first Sunday of the month' write '0 3 * * 0#1'"
+        )
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+def _bucket(value: str) -> str:
+    if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+        raise ValueError(
+            f"{value!r} is not an S3 bucket name; expected 3-63 lowercase letters, digits, '.', '-'"
+        )
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_bucket)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- the model ---------------------------------------------------------------------------
+
+
+class SlackSettings(_Strict):
+    """Where failure alerts and summaries go; the token is the connection's password."""
+
+    conn_id: str = "slack_api_default"
+    channel: SlackChannel
+
+
+class RetrySettings(_Strict):
+    """Task retries; the delay doubles after each try up to `max_delay`."""
+
+    count: int = Field(default=2, ge=0, le=10)
+    delay: Duration = timedelta(minutes=5)
+    exponential_backoff: bool = True
+    max_delay: Duration = timedelta(hours=1)
+
+
+class Defaults(_Strict):
+    """Settings every pipeline inherits unless a policy overrides them."""
+
+    timezone: TimeZone = "UTC"
+    aws_conn_id: str = "aws_default"
+    region: Region
+    owner: str = "backstop"
+    report_bucket: BucketName
+    slack: SlackSettings
+    retries: RetrySettings = RetrySettings()
+    deferrable: bool = True
+    # RDS's default quota of manual DB snapshots per region. moto does not implement
+    # DescribeAccountAttributes and on AWS it is adjustable, so the policy states it.
+    manual_snapshot_quota: int = Field(default=100, ge=1)
+
+
+class Schedule(_Strict):
+    """A backup tier's cadence: cron in the defaults' time zone."""
+
+    cron: Cron
+    description: str = ""
+    # Longest acceptable gap between two good backups of this tier (alerting/retention use it).
+    max_age: Duration | None = None
+
+
+class TagSelector(_Strict):
+    tags: dict[str, str] = Field(min_length=1)
+
+
+class ProtectedResource(_Strict):
+    """One RDS instance or Aurora cluster, named by id or found by tags at run time."""
+
+    type: Literal["rds_instance", "aurora_cluster"]
+    id: RdsIdentifier | None = None
+    selector: TagSelector | None = None
+
+    @model_validator(mode="after")
+    def _id_or_selector(self) -> ProtectedResource:
+        if (self.id is None) == (self.selector is None):
+            raise ValueError("give exactly one of 'id' (a resource identifier) or 'selector' (tags to match)")
+        return self
+
+
+class DrRegion(_Strict):
+    """A disaster-recovery region that receives copies, with the KMS key to encrypt them."""
+
+    region: Region
+    kms_key_id: str | None = None
+
+
+class Objectives(_Strict):
+    """Recovery targets the drills measure against (seed: RTO 1h, RPO 5m)."""
+
+    rpo: Duration
+    rto: Duration
+
+
+class SnapshotPolicy(_Strict):
+    """A group of resources snapshotted on one tier's schedule."""
+
+    name: Slug
+    description: str = ""
+    tier: Slug
+    region: Region | None = None
+    resources: list[ProtectedResource] = Field(min_length=1)
+    dr_regions: list[DrRegion] = []
+    slack_channel: SlackChannel | None = None
+    objectives: Objectives | None = None
+
+    @model_validator(mode="after")
+    def _no_duplicate_resources(self) -> SnapshotPolicy:
+        seen: set[tuple[str, str]] = set()
+        for resource in self.resources:
+            if resource.id is None:
+                continue
+            key = (resource.type, resource.id)
+            if key in seen:
+                raise ValueError(f"resource {resource.type} {resource.id!r} is listed twice")
+            seen.add(key)
+        regions = [d.region for d in self.dr_regions]
+        if len(set(regions)) != len(regions):
+            raise ValueError(f"dr_regions lists a region twice: {regions}")
+        return self
+
+
+class BackupPolicy(_Strict):
+    """The whole policy file."""
+
+    version: Literal[1]
+    defaults: Defaults
+    schedules: dict[Slug, Schedule] = Field(min_length=1)
+    rds_snapshots: list[SnapshotPolicy] = []
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> BackupPolicy:
+        names = [p.name for p in self.rds_snapshots]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rds_snapshots: policy names must be unique; repeated: {duplicates}")
+        for policy in self.rds_snapshots:
+            if policy.tier not in self.schedules:
+                raise ValueError(
+                    f"rds_snapshots[{names.index(policy.name)}].tier: {policy.tier!r} is not defined under "
+                    f"'schedules' (defined: {sorted(self.schedules)})"
+                )
+            region = policy.region or self.defaults.region
+            if region in [d.region for d in policy.dr_regions]:
+                raise ValueError(
+                    f"rds_snapshots[{names.index(policy.name)}].dr_regions: includes the source region {region!r}"
+                )
+        return self
+
+    # --- views the DAG files use -------------------------------------------------------
+
+    def snapshot_tiers(self) -> list[str]:
+        """Tiers that have at least one snapshot policy, in schedule order."""
+        used = {p.tier for p in self.rds_snapshots}
+        return [tier for tier in self.schedules if tier in used]
+
+    def policies_for_tier(self, tier: str) -> list[SnapshotPolicy]:
+        return [p for p in self.rds_snapshots if p.tier == tier]
+
+    def region_of(self, policy: SnapshotPolicy) -> str:
+        return policy.region or self.defaults.region
+
+    def channel_of(self, policy: SnapshotPolicy | None = None) -> str:
+        if policy is not None and policy.slack_channel:
+            return policy.slack_channel
+        return self.defaults.slack.channel
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def policy_path(path: str | os.PathLike | None = None) -> Path:
+    """The file to read: the argument, else $BACKSTOP_POLICY_FILE, else include/backup_policy.yaml."""
+    chosen = path or os.environ.get(POLICY_ENV_VAR) or DEFAULT_POLICY_PATH
+    return Path(chosen)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "constrained-")) or part in ("tagged-union",):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key (not part of the policy format; check the spelling)"
+    if kind == "missing":
+        return "required key is missing"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if kind.startswith(
+        ("literal_", "int_", "bool_", "greater_", "less_", "too_short", "string_", "dict_", "list_")
+    ):
+        message = f"got {value!r}: {message}"
+    return message
+
+
+def parse_policy(data: Any, path: str | os.PathLike = "<policy>") -> BackupPolicy:
+    """Validate already-loaded YAML data; raises PolicyError with every problem found."""
+    if not isinstance(data, dict):
+        raise PolicyError(path, [("", f"expected a mapping at the top level, got {type(data).__name__}")])
+    try:
+        return BackupPolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = [(_key_path(e["loc"]), _describe(e)) for e in exc.errors()]
+        raise PolicyError(path, problems) from None
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> BackupPolicy:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(path, [("", f"cannot read the policy file: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PolicyError(path, [(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    return parse_policy(data, path)
+
+
+def load_policy(path: str | os.PathLike | None = None) -> BackupPolicy:
+    """Read and validate the policy (cached per file version, so re-parsing DAGs stays cheap)."""
+    resolved = policy_path(path)
+    try:
+        mtime = resolved.stat().st_mtime_ns
+    except OSError:
+        raise PolicyError(
+            resolved, [("", f"policy file not found (set {POLICY_ENV_VAR} to override)")]
+        ) from None
+    return _load_cached(str(resolved), mtime)
+
+
+def _main(argv: list[str]) -> int:
+    if not argv or argv[0] != "validate":
+        print("usage: python -m backstop.policy validate [PATH]", file=sys.stderr)
+        return 2
+    path = policy_path(argv[1] if len(argv) > 1 and argv[1] else None)
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{path}: valid")
+    for policy_item in policy.rds_snapshots:
+        schedule = policy.schedules[policy_item.tier]
+        print(
+            f"  {policy_item.name}: {len(policy_item.resources)} resource(s), tier {policy_item.tier} "
+            f"({schedule.cron} {policy.defaults.timezone}), region {policy.region_of(policy_item)}, "
+            f"DR {[d.region for d in policy_item.dr_regions] or 'none'}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Deferrable waits that run in the triggerer and hold no worker slot."""
