@@ -57,18 +57,33 @@ def _delete(path):
 
 BAD_POLICIES = [
     ("unknown top-level key", _set(["retention_days"], 7), "retention_days", "unknown key"),
-    ("typo in a nested key", _set(["defaults", "slack", "chanel"], "#x"), "defaults.slack.chanel", "unknown key"),
+    (
+        "typo in a nested key",
+        _set(["defaults", "slack", "chanel"], "#x"),
+        "defaults.slack.chanel",
+        "unknown key",
+    ),
     ("wrong version", _set(["version"], 2), "version", "got 2"),
     ("bad region", _set(["defaults", "region"], "seoul"), "defaults.region", "'seoul' is not an AWS region"),
     ("bad timezone", _set(["defaults", "timezone"], "KST"), "defaults.timezone", "not an IANA time zone"),
-    ("bad cron", _set(["schedules", "weekly", "cron"], "every sunday"), "schedules.weekly.cron", "not a cron"),
+    (
+        "bad cron",
+        _set(["schedules", "weekly", "cron"], "every sunday"),
+        "schedules.weekly.cron",
+        "not a cron",
+    ),
     (
         "cron day-of-month OR day-of-week trap",
         _set(["schedules", "weekly", "cron"], "0 3 1-7 * 0"),
         "schedules.weekly.cron",
         "0#1",
     ),
-    ("bad duration", _set(["defaults", "retries", "delay"], "five minutes"), "defaults.retries.delay", "duration"),
+    (
+        "bad duration",
+        _set(["defaults", "retries", "delay"], "five minutes"),
+        "defaults.retries.delay",
+        "duration",
+    ),
     ("negative retries", _set(["defaults", "retries", "count"], -1), "defaults.retries.count", "got -1"),
     (
         "bad RDS identifier",
@@ -100,7 +115,12 @@ BAD_POLICIES = [
         "rds_snapshots[0].resources",
         "at least 1",
     ),
-    ("missing defaults.region", _delete(["defaults", "region"]), "defaults.region", "required key is missing"),
+    (
+        "missing defaults.region",
+        _delete(["defaults", "region"]),
+        "defaults.region",
+        "required key is missing",
+    ),
     (
         "bad slack channel",
         _set(["defaults", "slack", "channel"], "triflow alerts"),
@@ -123,7 +143,9 @@ BAD_POLICIES = [
 ]
 
 
-@pytest.mark.parametrize(("label", "change", "key", "message"), BAD_POLICIES, ids=[b[0] for b in BAD_POLICIES])
+@pytest.mark.parametrize(
+    ("label", "change", "key", "message"), BAD_POLICIES, ids=[b[0] for b in BAD_POLICIES]
+)
 def test_bad_policy_names_the_key_and_the_problem(label, change, key, message):
     with pytest.raises(PolicyError) as caught:
         parse_policy(_mutate(change), "include/backup_policy.yaml")

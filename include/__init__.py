@@ -1,0 +1,1 @@
+"""Non-DAG project files: policy, the local stack, Terraform demo."""

@@ -1,0 +1,1 @@
+"""The local stack: AWS emulator launcher, fleet seeding, Slack recorder, settings."""
