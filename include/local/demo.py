@@ -1,0 +1,357 @@
+"""`make demo`: every implemented pipeline, once, against the local stack, with a summary.
+
+Steps: start the local stack (moto server + Slack recorder) in .local/demo/, seed the
+fleet from the seed documents, migrate a throw-away Airflow metadata DB, load
+airflow_settings.yaml, then run each scenario with `airflow dags test` and print what it
+did: snapshots made (names, tags, sizes of the wait), Slack messages received, pass/fail.
+Exit code 0 only when every scenario ended as expected.
+
+Scenarios are data (the SCENARIOS list); a new pipeline adds one entry and a summary function.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from include.local import fleet as fleet_module
+from include.local import settings as local_settings
+from include.local.slack_recorder import RecorderClient
+from include.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / ".local" / "demo"
+POLICY = ROOT / "include" / "backup_policy.yaml"
+
+
+@dataclass
+class Scenario:
+    title: str
+    dag_id: str
+    expect_state: str
+    explain: str
+    policy_change: Callable[[dict], None] | None = None
+    summarize: Callable[[Demo, Scenario, dict], list[str]] | None = None
+    checks: Callable[[Demo, Scenario, dict], list[str]] | None = None  # returns problems
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class Demo:
+    def __init__(self) -> None:
+        WORK.mkdir(parents=True, exist_ok=True)
+        self.stack = LocalStack(WORK / "stack.json", seed=False)
+        self.env: dict[str, str] = {}
+        self.logical_date = last_fire_time(POLICY)
+        self.slack: RecorderClient | None = None
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        step("Starting the local stack (moto server as AWS, Slack recorder)")
+        self.stack.start()
+        print(f"    AWS endpoint  {self.stack.aws_endpoint_url}")
+        print(f"    Slack API     {self.stack.slack_base_url}")
+        step("Seeding the emulated account with the TriFlow fleet")
+        summary = fleet_module.seed_fleet(self.stack.aws_endpoint_url)
+        print(indent(fleet_module.format_summary(summary)))
+        self.slack = RecorderClient(self.stack.slack_base_url)
+        home = WORK / "airflow"
+        self.env = {
+            **os.environ,
+            **self.stack.env(),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        step(f"Preparing Airflow metadata DB in {home.relative_to(ROOT)}")
+        self.airflow("db", "migrate", quiet=True)
+        for argv in local_settings.pool_commands(local_settings.load_settings(environ=self.env)):
+            self.airflow(*argv[1:], quiet=True)
+
+    def airflow(
+        self, *args: str, quiet: bool = False, env: dict | None = None, log: Path | None = None
+    ) -> int:
+        cmd = [sys.executable, "-m", "airflow", *args]
+        out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            done = subprocess.run(cmd, env=env or self.env, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+        finally:
+            if log:
+                out.close()
+        if done.returncode != 0 and quiet:
+            raise SystemExit(f"`airflow {' '.join(args)}` failed with exit code {done.returncode}")
+        return done.returncode
+
+    def task_states(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Task instances and XCom return values of a run, read from the demo's metadata DB."""
+        code = (
+            "import json,sys\n"
+            "from airflow.utils.session import create_session\n"
+            "from airflow.models.taskinstance import TaskInstance as TI\n"
+            "from airflow.models.xcom import XComModel as X\n"
+            "rows=[]\n"
+            "with create_session() as s:\n"
+            "  for ti in s.query(TI).filter(TI.dag_id==sys.argv[1], TI.run_id==sys.argv[2]):\n"
+            "    x=s.query(X).filter(X.dag_id==ti.dag_id,X.run_id==ti.run_id,X.task_id==ti.task_id,"
+            "X.map_index==ti.map_index,X.key=='return_value').first()\n"
+            "    rows.append({'task_id':ti.task_id,'map_index':ti.map_index,'state':str(ti.state),"
+            "'label':ti.rendered_map_index,'tries':ti.try_number,"
+            "'duration':ti.duration,'xcom':(x.value if x else None)})\n"
+            "print(json.dumps(rows, default=str))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, dag_id, run_id],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"could not read task states: {out.stderr[-2000:]}")
+        rows = json.loads(out.stdout.strip().splitlines()[-1])
+        for row in rows:
+            if isinstance(row["xcom"], str):
+                try:
+                    row["xcom"] = json.loads(row["xcom"])
+                except json.JSONDecodeError:
+                    pass
+        return rows
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        code = (
+            "import sys\nfrom airflow.utils.session import create_session\n"
+            "from airflow.models.dagrun import DagRun\n"
+            "with create_session() as s:\n"
+            "  r=s.query(DagRun).filter(DagRun.dag_id==sys.argv[1],DagRun.run_id==sys.argv[2]).one()\n"
+            "  print(r.state)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, dag_id, run_id],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return out.stdout.strip().splitlines()[-1] if out.returncode == 0 else "unknown"
+
+    def latest_run_id(self, dag_id: str) -> str:
+        code = (
+            "import sys\nfrom airflow.utils.session import create_session\n"
+            "from airflow.models.dagrun import DagRun\n"
+            "with create_session() as s:\n"
+            "  r=s.query(DagRun).filter(DagRun.dag_id==sys.argv[1]).order_by(DagRun.id.desc()).first()\n"
+            "  print(r.run_id)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, dag_id], env=self.env, capture_output=True, text=True, timeout=120
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    # --- running -------------------------------------------------------------------------
+
+    def run(self, scenario: Scenario, number: int) -> bool:
+        step(f"[{number}] {scenario.title}")
+        print(indent(scenario.explain))
+        env = dict(self.env)
+        if scenario.policy_change:
+            data = yaml.safe_load(POLICY.read_text())
+            changed = copy.deepcopy(data)
+            scenario.policy_change(changed)
+            path = WORK / f"policy-{number}.yaml"
+            path.write_text(yaml.safe_dump(changed, sort_keys=False))
+            env["BACKSTOP_POLICY_FILE"] = str(path)
+            print(indent(f"policy: {path.relative_to(ROOT)} (the shipped policy, changed as described)"))
+        assert self.slack is not None
+        self.slack.reset()
+        log = WORK / f"{number:02d}-{scenario.dag_id}.log"
+        started = time.monotonic()
+        self.airflow("dags", "test", scenario.dag_id, self.logical_date.isoformat(), env=env, log=log)
+        elapsed = time.monotonic() - started
+        run_id = self.latest_run_id(scenario.dag_id)
+        state = self.run_state(scenario.dag_id, run_id)
+        result = {
+            "run_id": run_id,
+            "state": state,
+            "seconds": elapsed,
+            "tasks": self.task_states(scenario.dag_id, run_id),
+            "slack": self.slack.messages(),
+            "log": log,
+        }
+        scenario.result = result
+        print(indent(f"dag run {run_id}: {state} in {elapsed:.1f} s (log: {log.relative_to(ROOT)})"))
+        for line in (scenario.summarize or (lambda *_: []))(self, scenario, result):
+            print(indent(line))
+        problems = []
+        if state != scenario.expect_state:
+            problems.append(f"expected the run to end {scenario.expect_state}, it ended {state}")
+        problems += (scenario.checks or (lambda *_: []))(self, scenario, result)
+        for message in result["slack"]:
+            print(indent(f"slack -> {message['channel']}: {message['text']}"))
+        if not result["slack"]:
+            print(indent("slack: no messages"))
+        verdict = "OK" if not problems else "UNEXPECTED: " + "; ".join(problems)
+        print(indent(f"=> {verdict}"))
+        return not problems
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def step(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + line for line in str(text).splitlines())
+
+
+def last_fire_time(policy_path: Path) -> datetime:
+    """The most recent weekly fire time (what the scheduler would have run last)."""
+    from croniter import croniter
+
+    policy = yaml.safe_load(policy_path.read_text())
+    zone = ZoneInfo(policy["defaults"]["timezone"])
+    cron = policy["schedules"]["weekly"]["cron"]
+    return croniter(cron, datetime.now(zone)).get_prev(datetime).astimezone(UTC)
+
+
+def rds_client(demo: Demo, region: str = "ap-northeast-2") -> Any:
+    import boto3
+
+    return boto3.client(
+        "rds",
+        region_name=region,
+        endpoint_url=demo.stack.aws_endpoint_url,
+        aws_access_key_id="testing",  # the emulator's dummy keys
+        aws_secret_access_key="testing",
+    )
+
+
+# --- the RDS snapshot pipeline -------------------------------------------------------------
+
+
+def summarize_snapshots(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+    lines = [f"{'resource':28} {'snapshot':44} {'state':8} {'how':8} {'took':>6}"]
+    for row in sorted(result["tasks"], key=lambda r: (r["task_id"], r["map_index"])):
+        if row["task_id"] != "snapshot":
+            continue
+        xcom = row["xcom"] if isinstance(row["xcom"], dict) else {}
+        how = "adopted" if xcom.get("adopted") else ("created" if xcom else "-")
+        wait = f"{xcom['duration_seconds']:.2f}s" if xcom.get("duration_seconds") is not None else "-"
+        lines.append(
+            f"{row['label'] or '?':28} {xcom.get('snapshot_id', '-'):44} {row['state']:8} {how:8} {wait:>6}"
+        )
+    client = rds_client(demo)
+    managed = []
+    for page in client.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual"):
+        managed += [
+            s for s in page["DBSnapshots"] if {"Key": "backstop:managed", "Value": "true"} in s["TagList"]
+        ]
+    clusters = client.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+    managed_clusters = [
+        s for s in clusters if {"Key": "backstop:managed", "Value": "true"} in s.get("TagList", [])
+    ]
+    lines.append(
+        f"managed snapshots now in ap-northeast-2: {len(managed)} instance, {len(managed_clusters)} cluster "
+        f"({', '.join(sorted(s['DBSnapshotIdentifier'] for s in managed))})"
+    )
+    return lines
+
+
+def expect_snapshot_states(expected: dict[str, str]) -> Callable[[Demo, Scenario, dict], list[str]]:
+    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+        got = {r["label"]: r["state"] for r in result["tasks"] if r["task_id"] == "snapshot"}
+        problems = [f"{k}: expected {v}, got {got.get(k)}" for k, v in expected.items() if got.get(k) != v]
+        failed = [k for k, v in expected.items() if v == "failed"]
+        if len(result["slack"]) != len(failed):
+            problems.append(f"expected {len(failed)} Slack alert(s), recorder got {len(result['slack'])}")
+        return problems
+
+    return check
+
+
+def add_ghost_database(policy: dict) -> None:
+    policy["rds_snapshots"][0]["resources"].append({"type": "rds_instance", "id": "triflow-ai-ghost-db"})
+    policy["defaults"]["retries"] = {"count": 0}
+
+
+ALL_OK = {
+    "triflow-ai-production-db": "success",
+    "triflow-ai-staging-db": "success",
+    "triflow-ai-analytics": "success",
+}
+
+SCENARIOS = [
+    Scenario(
+        title="rds_weekly_snapshot: the Sunday 03:00 KST run",
+        dag_id="rds_weekly_snapshot",
+        expect_state="success",
+        explain="One mapped task per protected database; each creates a managed manual snapshot, "
+        "waits for it (deferrable) and verifies it.",
+        summarize=summarize_snapshots,
+        checks=expect_snapshot_states(ALL_OK),
+    ),
+    Scenario(
+        title="rds_weekly_snapshot again for the same date (a retry or re-run)",
+        dag_id="rds_weekly_snapshot",
+        expect_state="success",
+        explain="Names are deterministic from the run date, so the re-run adopts the snapshots it made "
+        "instead of failing or duplicating them.",
+        summarize=summarize_snapshots,
+        checks=expect_snapshot_states(ALL_OK),
+    ),
+    Scenario(
+        title="rds_weekly_snapshot with a database that no longer exists",
+        dag_id="rds_weekly_snapshot",
+        expect_state="failed",
+        explain="The policy names triflow-ai-ghost-db, which is not in the account: its task fails, "
+        "the others still succeed, the run ends failed, and Slack gets exactly one alert.",
+        policy_change=add_ghost_database,
+        summarize=summarize_snapshots,
+        checks=expect_snapshot_states({**ALL_OK, "triflow-ai-ghost-db": "failed"}),
+    ),
+]
+
+
+def main() -> int:
+    demo = Demo()
+    print(f"Backstop demo: logical date {demo.logical_date.isoformat()} (last weekly fire time)")
+    ok = True
+    try:
+        demo.start()
+        for number, scenario in enumerate(SCENARIOS, start=1):
+            ok = demo.run(scenario, number) and ok
+    finally:
+        demo.stop()
+    step("Summary")
+    for number, scenario in enumerate(SCENARIOS, start=1):
+        r = scenario.result
+        mark = "ok " if r.get("state") == scenario.expect_state else "BAD"
+        print(
+            f"    {mark} [{number}] {scenario.dag_id:24} {r.get('state', 'not run'):8} "
+            f"{r.get('seconds', 0):5.1f} s  {scenario.title}"
+        )
+    print("\nAll pipelines did what they should." if ok else "\nSome pipelines did NOT do what they should.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
