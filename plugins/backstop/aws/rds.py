@@ -31,7 +31,6 @@ class SnapshotApi:
     db_type: DbType
     describe: str
     create: str
-    delete: str
     response_list_key: str
     response_key: str
     id_param: str
@@ -48,7 +47,6 @@ INSTANCE = SnapshotApi(
     db_type="instance",
     describe="describe_db_snapshots",
     create="create_db_snapshot",
-    delete="delete_db_snapshot",
     response_list_key="DBSnapshots",
     response_key="DBSnapshot",
     id_param="DBSnapshotIdentifier",
@@ -65,7 +63,6 @@ CLUSTER = SnapshotApi(
     db_type="cluster",
     describe="describe_db_cluster_snapshots",
     create="create_db_cluster_snapshot",
-    delete="delete_db_cluster_snapshot",
     response_list_key="DBClusterSnapshots",
     response_key="DBClusterSnapshot",
     id_param="DBClusterSnapshotIdentifier",
