@@ -1,0 +1,66 @@
+"""`make up`: `airflow standalone` on http://localhost:8080 against the local stack.
+
+Starts (or reuses) the local stack in the background with the seed fleet, loads
+airflow_settings.yaml (connections as environment variables, pools via the CLI), migrates
+the metadata DB in .local/airflow and replaces this process with `airflow standalone`.
+Stop Airflow with Ctrl-C; stop the stack with `make down`. The UI login is printed by
+standalone (user `admin`, password in .local/airflow/simple_auth_manager_passwords.json.generated).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from include.local import settings as local_settings
+from include.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def airflow_env(stack: LocalStack, home: Path) -> dict[str, str]:
+    """The environment of an Airflow process that uses the local stack."""
+    return {
+        **os.environ,
+        **stack.env(),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
+        # standalone spawns `airflow` subprocesses: the venv's bin/ must come first on PATH
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def main() -> int:
+    stack = LocalStack(seed=True, detach=True)
+    try:
+        stack = LocalStack.attach()
+        if not all(stack.health().values()):
+            raise RuntimeError("stale")
+        print(f"Reusing the local stack: AWS {stack.aws_endpoint_url}, Slack {stack.slack_base_url}")
+    except Exception:
+        stack = LocalStack(seed=True, detach=True)
+        stack.start()
+        print(f"Started the local stack: AWS {stack.aws_endpoint_url}, Slack {stack.slack_base_url}")
+    home = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".local" / "airflow"))
+    env = airflow_env(stack, home)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    for argv in local_settings.pool_commands(local_settings.load_settings(environ=env)):
+        subprocess.run(
+            [sys.executable, "-m", "airflow", *argv[1:]], env=env, check=True, stdout=subprocess.DEVNULL
+        )
+    print(
+        "Starting airflow standalone on http://localhost:8080 (Ctrl-C to stop; `make down` stops the stack)"
+    )
+    os.execvpe(sys.executable, [sys.executable, "-m", "airflow", "standalone"], env)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
