@@ -6,7 +6,8 @@ airflow_settings.yaml, then run each scenario with `airflow dags test` and print
 did: snapshots made (names, tags, sizes of the wait), Slack messages received, pass/fail.
 Exit code 0 only when every scenario ended as expected.
 
-Scenarios are data (the SCENARIOS list); a new pipeline adds one entry and a summary function.
+Scenarios are data: each pipeline has a module include/local/demo_<pipeline>.py with a
+SCENARIOS list (see demo_rds.py); `all_scenarios()` below collects them.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class Scenario:
     expect_state: str
     explain: str
     policy_change: Callable[[dict], None] | None = None
+    # The policy schedule whose last fire time is the run's logical date.
+    schedule: str = "weekly"
+    # Runs before the DAG (e.g. `terraform apply`); returns lines to print.
+    before: Callable[[Demo, Scenario], list[str]] | None = None
     summarize: Callable[[Demo, Scenario, dict], list[str]] | None = None
     checks: Callable[[Demo, Scenario, dict], list[str]] | None = None  # returns problems
     result: dict[str, Any] = field(default_factory=dict)
@@ -53,7 +58,6 @@ class Demo:
         WORK.mkdir(parents=True, exist_ok=True)
         self.stack = LocalStack(WORK / "stack.json", seed=False)
         self.env: dict[str, str] = {}
-        self.logical_date = last_fire_time(POLICY)
         self.slack: RecorderClient | None = None
 
     # --- plumbing ----------------------------------------------------------------------
@@ -178,9 +182,12 @@ class Demo:
             print(indent(f"policy: {path.relative_to(ROOT)} (the shipped policy, changed as described)"))
         assert self.slack is not None
         self.slack.reset()
+        for line in (scenario.before or (lambda *_: []))(self, scenario):
+            print(indent(line))
+        logical_date = last_fire_time(POLICY, scenario.schedule)
         log = WORK / f"{number:02d}-{scenario.dag_id}.log"
         started = time.monotonic()
-        self.airflow("dags", "test", scenario.dag_id, self.logical_date.isoformat(), env=env, log=log)
+        self.airflow("dags", "test", scenario.dag_id, logical_date.isoformat(), env=env, log=log)
         elapsed = time.monotonic() - started
         run_id = self.latest_run_id(scenario.dag_id)
         state = self.run_state(scenario.dag_id, run_id)
@@ -223,126 +230,43 @@ def indent(text: str, by: str = "    ") -> str:
     return "\n".join(by + line for line in str(text).splitlines())
 
 
-def last_fire_time(policy_path: Path) -> datetime:
-    """The most recent weekly fire time (what the scheduler would have run last)."""
+def last_fire_time(policy_path: Path, schedule: str) -> datetime:
+    """The most recent fire time of a policy schedule (what the scheduler would have run last)."""
     from croniter import croniter
 
     policy = yaml.safe_load(policy_path.read_text())
     zone = ZoneInfo(policy["defaults"]["timezone"])
-    cron = policy["schedules"]["weekly"]["cron"]
+    cron = policy["schedules"][schedule]["cron"]
     return croniter(cron, datetime.now(zone)).get_prev(datetime).astimezone(UTC)
 
 
-def rds_client(demo: Demo, region: str = "ap-northeast-2") -> Any:
-    import boto3
+def all_scenarios() -> list[Scenario]:
+    """Every pipeline's scenarios, in the order the demo runs them (one module per pipeline)."""
+    from include.local import demo_rds
 
-    return boto3.client(
-        "rds",
-        region_name=region,
-        endpoint_url=demo.stack.aws_endpoint_url,
-        aws_access_key_id="testing",  # the emulator's dummy keys
-        aws_secret_access_key="testing",
-    )
+    modules = [demo_rds]
+    try:
+        from include.local import demo_terraform
 
-
-# --- the RDS snapshot pipeline -------------------------------------------------------------
-
-
-def summarize_snapshots(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-    lines = [f"{'resource':28} {'snapshot':44} {'state':8} {'how':8} {'took':>6}"]
-    for row in sorted(result["tasks"], key=lambda r: (r["task_id"], r["map_index"])):
-        if row["task_id"] != "snapshot":
-            continue
-        xcom = row["xcom"] if isinstance(row["xcom"], dict) else {}
-        how = "adopted" if xcom.get("adopted") else ("created" if xcom else "-")
-        wait = f"{xcom['duration_seconds']:.2f}s" if xcom.get("duration_seconds") is not None else "-"
-        lines.append(
-            f"{row['label'] or '?':28} {xcom.get('snapshot_id', '-'):44} {row['state']:8} {how:8} {wait:>6}"
-        )
-    client = rds_client(demo)
-    managed = []
-    for page in client.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual"):
-        managed += [
-            s for s in page["DBSnapshots"] if {"Key": "backstop:managed", "Value": "true"} in s["TagList"]
-        ]
-    clusters = client.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
-    managed_clusters = [
-        s for s in clusters if {"Key": "backstop:managed", "Value": "true"} in s.get("TagList", [])
-    ]
-    lines.append(
-        f"managed snapshots now in ap-northeast-2: {len(managed)} instance, {len(managed_clusters)} cluster "
-        f"({', '.join(sorted(s['DBSnapshotIdentifier'] for s in managed))})"
-    )
-    return lines
-
-
-def expect_snapshot_states(expected: dict[str, str]) -> Callable[[Demo, Scenario, dict], list[str]]:
-    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-        got = {r["label"]: r["state"] for r in result["tasks"] if r["task_id"] == "snapshot"}
-        problems = [f"{k}: expected {v}, got {got.get(k)}" for k, v in expected.items() if got.get(k) != v]
-        failed = [k for k, v in expected.items() if v == "failed"]
-        if len(result["slack"]) != len(failed):
-            problems.append(f"expected {len(failed)} Slack alert(s), recorder got {len(result['slack'])}")
-        return problems
-
-    return check
-
-
-def add_ghost_database(policy: dict) -> None:
-    policy["rds_snapshots"][0]["resources"].append({"type": "rds_instance", "id": "triflow-ai-ghost-db"})
-    policy["defaults"]["retries"] = {"count": 0}
-
-
-ALL_OK = {
-    "triflow-ai-production-db": "success",
-    "triflow-ai-staging-db": "success",
-    "triflow-ai-analytics": "success",
-}
-
-SCENARIOS = [
-    Scenario(
-        title="rds_weekly_snapshot: the Sunday 03:00 KST run",
-        dag_id="rds_weekly_snapshot",
-        expect_state="success",
-        explain="One mapped task per protected database; each creates a managed manual snapshot, "
-        "waits for it (deferrable) and verifies it.",
-        summarize=summarize_snapshots,
-        checks=expect_snapshot_states(ALL_OK),
-    ),
-    Scenario(
-        title="rds_weekly_snapshot again for the same date (a retry or re-run)",
-        dag_id="rds_weekly_snapshot",
-        expect_state="success",
-        explain="Names are deterministic from the run date, so the re-run adopts the snapshots it made "
-        "instead of failing or duplicating them.",
-        summarize=summarize_snapshots,
-        checks=expect_snapshot_states(ALL_OK),
-    ),
-    Scenario(
-        title="rds_weekly_snapshot with a database that no longer exists",
-        dag_id="rds_weekly_snapshot",
-        expect_state="failed",
-        explain="The policy names triflow-ai-ghost-db, which is not in the account: its task fails, "
-        "the others still succeed, the run ends failed, and Slack gets exactly one alert.",
-        policy_change=add_ghost_database,
-        summarize=summarize_snapshots,
-        checks=expect_snapshot_states({**ALL_OK, "triflow-ai-ghost-db": "failed"}),
-    ),
-]
+        modules.append(demo_terraform)
+    except ImportError:
+        pass
+    return [scenario for module in modules for scenario in module.SCENARIOS]
 
 
 def main() -> int:
     demo = Demo()
-    print(f"Backstop demo: logical date {demo.logical_date.isoformat()} (last weekly fire time)")
+    scenarios = all_scenarios()
+    print(f"Backstop demo: {len(scenarios)} scenarios, each run for its schedule's last fire time")
     ok = True
     try:
         demo.start()
-        for number, scenario in enumerate(SCENARIOS, start=1):
+        for number, scenario in enumerate(scenarios, start=1):
             ok = demo.run(scenario, number) and ok
     finally:
         demo.stop()
     step("Summary")
-    for number, scenario in enumerate(SCENARIOS, start=1):
+    for number, scenario in enumerate(scenarios, start=1):
         r = scenario.result
         mark = "ok " if r.get("state") == scenario.expect_state else "BAD"
         print(

@@ -271,6 +271,72 @@ class SnapshotPolicy(_Strict):
         return self
 
 
+class ObjectLock(_Strict):
+    """S3 Object Lock retention applied to every backup object (seed: 30 days)."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    days: int = Field(ge=1, le=36500)
+
+
+class VaultReplica(_Strict):
+    """The copy of the vault in the DR region."""
+
+    bucket: BucketName
+    region: Region
+    kms_key_id: str | None = None
+
+
+class TerraformVault(_Strict):
+    """Where Terraform state backups are written: `<prefix>/<project>/<workspace>/<date>/`."""
+
+    bucket: BucketName
+    region: Region | None = None
+    prefix: str = Field(default="terraform-state", pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+    kms_key_id: str | None = None
+    object_lock: ObjectLock = ObjectLock(days=30)
+    dr: VaultReplica | None = None
+
+
+class S3BackendSource(_Strict):
+    """State kept by Terraform's S3 backend: `key`, plus every workspace under `env:/`."""
+
+    type: Literal["s3_backend"]
+    bucket: BucketName
+    key: str = Field(min_length=1)
+    region: Region | None = None
+    workspace_key_prefix: str = "env:"
+
+
+class WorkingDirSource(_Strict):
+    """A Terraform working directory read with `terraform state pull` (relative to the repo root)."""
+
+    type: Literal["working_dir"]
+    path: str = Field(min_length=1)
+    workspaces: list[str] = ["default"]
+
+
+class TerraformProject(_Strict):
+    name: Slug
+    source: Annotated[S3BackendSource | WorkingDirSource, Field(discriminator="type")]
+
+
+class TerraformStatePolicy(_Strict):
+    """Daily Terraform state backups (Runbook 3: a lost state blocks rebuilding)."""
+
+    schedule: Slug
+    vault: TerraformVault
+    projects: list[TerraformProject] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_projects(self) -> TerraformStatePolicy:
+        names = [p.name for p in self.projects]
+        if len(set(names)) != len(names):
+            raise ValueError(f"project names must be unique: {names}")
+        if self.vault.dr is not None and self.vault.dr.bucket == self.vault.bucket:
+            raise ValueError("vault.dr.bucket must differ from vault.bucket")
+        return self
+
+
 class BackupPolicy(_Strict):
     """The whole policy file."""
 
@@ -278,6 +344,7 @@ class BackupPolicy(_Strict):
     defaults: Defaults
     schedules: dict[Slug, Schedule] = Field(min_length=1)
     rds_snapshots: list[SnapshotPolicy] = []
+    terraform_state: TerraformStatePolicy | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
@@ -296,6 +363,11 @@ class BackupPolicy(_Strict):
                 raise ValueError(
                     f"rds_snapshots[{names.index(policy.name)}].dr_regions: includes the source region {region!r}"
                 )
+        if self.terraform_state is not None and self.terraform_state.schedule not in self.schedules:
+            raise ValueError(
+                f"terraform_state.schedule: {self.terraform_state.schedule!r} is not defined under "
+                f"'schedules' (defined: {sorted(self.schedules)})"
+            )
         return self
 
     # --- views the DAG files use -------------------------------------------------------
