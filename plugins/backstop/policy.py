@@ -200,6 +200,10 @@ class Defaults(_Strict):
     # RDS's default quota of manual DB snapshots per region. moto does not implement
     # DescribeAccountAttributes and on AWS it is adjustable, so the policy states it.
     manual_snapshot_quota: int = Field(default=100, ge=1)
+    # Tolerated clock skew: a snapshot created further in the future aborts retention_prune.
+    clock_skew_tolerance: Duration = timedelta(minutes=5)
+    # The schedule (a key of `schedules`) of the retention_prune DAG.
+    retention_schedule: Slug = "daily"
 
 
 class Schedule(_Strict):
@@ -230,10 +234,15 @@ class ProtectedResource(_Strict):
 
 
 class DrRegion(_Strict):
-    """A disaster-recovery region that receives copies, with the KMS key to encrypt them."""
+    """A disaster-recovery region that receives copies, with the KMS key to encrypt them.
+
+    The key is required: an encrypted snapshot can only be copied across regions with a key
+    in the destination region, and the policy cannot know at parse time which sources are
+    encrypted. (An unencrypted source copied with a key becomes encrypted, which is fine.)
+    """
 
     region: Region
-    kms_key_id: str | None = None
+    kms_key_id: str = Field(min_length=1)
 
 
 class Objectives(_Strict):
@@ -241,6 +250,38 @@ class Objectives(_Strict):
 
     rpo: Duration
     rto: Duration
+
+
+class KeepRule(_Strict):
+    """Keep the newest `count` representatives of a period and/or those younger than `max_age`.
+
+    A representative is the newest snapshot of its day / ISO week / month / year (in the
+    defaults' time zone).
+    """
+
+    period: Literal["daily", "weekly", "monthly", "yearly"]
+    count: int | None = Field(default=None, ge=1)
+    max_age: Duration | None = None
+
+    @model_validator(mode="after")
+    def _count_or_age(self) -> KeepRule:
+        if self.count is None and self.max_age is None:
+            raise ValueError(f"{self.period} rule keeps nothing: give 'count', 'max_age' or both")
+        return self
+
+
+class RetentionPolicy(_Strict):
+    """How long managed snapshots live, in the source region and in every DR region."""
+
+    keep: list[KeepRule] = Field(min_length=1)
+    min_keep: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _no_contradictions(self) -> RetentionPolicy:
+        periods = [rule.period for rule in self.keep]
+        if len(set(periods)) != len(periods):
+            raise ValueError(f"keep lists a period twice: {periods}; merge them into one rule")
+        return self
 
 
 class SnapshotPolicy(_Strict):
@@ -254,6 +295,8 @@ class SnapshotPolicy(_Strict):
     dr_regions: list[DrRegion] = []
     slack_channel: SlackChannel | None = None
     objectives: Objectives | None = None
+    # None = never prune this policy's snapshots (retention_prune refuses rather than guesses)
+    retention: RetentionPolicy | None = None
 
     @model_validator(mode="after")
     def _no_duplicate_resources(self) -> SnapshotPolicy:
@@ -363,6 +406,13 @@ class BackupPolicy(_Strict):
                 raise ValueError(
                     f"rds_snapshots[{names.index(policy.name)}].dr_regions: includes the source region {region!r}"
                 )
+        if self.defaults.retention_schedule not in self.schedules and any(
+            p.retention for p in self.rds_snapshots
+        ):
+            raise ValueError(
+                f"defaults.retention_schedule: {self.defaults.retention_schedule!r} is not defined under "
+                f"'schedules' (defined: {sorted(self.schedules)})"
+            )
         if self.terraform_state is not None and self.terraform_state.schedule not in self.schedules:
             raise ValueError(
                 f"terraform_state.schedule: {self.terraform_state.schedule!r} is not defined under "
