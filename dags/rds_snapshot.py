@@ -1,14 +1,15 @@
 """Manual RDS snapshots on each tier's schedule: `rds_<tier>_snapshot` (e.g. rds_weekly_snapshot).
 
 One mapped task per protected database, so one failing database does not stop the others
-(the run still ends failed and Slack is told). Wiring only: the logic is in plugins/backstop.
+(the run still ends failed and Slack is told). Each successful snapshot updates the
+`backstop_rds_snapshots` asset, which schedules rds_cross_region_copy. Wiring only: the logic is in plugins/backstop.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from backstop.dag_defaults import cron_timetable, dag_kwargs
+from backstop.dag_defaults import cron_timetable, dag_kwargs, rds_snapshots_asset
 from backstop.operators.rds import RdsManagedSnapshotOperator, RdsResolveTargetsOperator
 from backstop.policy import load_policy
 
@@ -44,6 +45,8 @@ for tier in policy.snapshot_tiers():
             tier=tier,
             timezone=policy.defaults.timezone,
             deferrable=policy.defaults.deferrable,
+            manual_snapshot_quota=policy.defaults.manual_snapshot_quota,
             map_index_template="{{ task.db_identifier }}",
+            outlets=[rds_snapshots_asset()],  # each new snapshot schedules rds_cross_region_copy
         ).expand_kwargs(targets.output)
     globals()[dag.dag_id] = dag

@@ -84,6 +84,9 @@ class Pool:
     name: str
     slots: int
     description: str = ""
+    # Deferred tasks count against the pool (Airflow's --include-deferred); needed where the
+    # limit is on work in flight, e.g. cross-region copies waiting in the triggerer.
+    include_deferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ def load_settings(
                 name=_require(item, "pool_name", source, where),
                 slots=int(_require(item, "pool_slot", source, where)),
                 description=str(item.get("pool_description") or ""),
+                include_deferred=bool(item.get("pool_include_deferred", False)),
             )
         )
 
@@ -220,7 +224,9 @@ def to_env(settings: Settings) -> dict[str, str]:
 def pool_commands(settings: Settings) -> list[list[str]]:
     """argv lists that create/update each pool with the Airflow CLI."""
     return [
-        ["airflow", "pools", "set", pool.name, str(pool.slots), pool.description] for pool in settings.pools
+        ["airflow", "pools", "set", pool.name, str(pool.slots), pool.description]
+        + (["--include-deferred"] if pool.include_deferred else [])
+        for pool in settings.pools
     ]
 
 

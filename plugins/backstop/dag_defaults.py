@@ -52,3 +52,54 @@ def dag_kwargs(policy: BackupPolicy, *, tags: list[str], channel: str | None = N
         "default_args": default_args(policy, channel),
         "tags": ["backstop", *tags],
     }
+
+
+def retention_rules(policy: BackupPolicy) -> dict[str, dict[str, Any] | None]:
+    """Policy name -> plain retention rules (seconds for durations) for RetentionPlanOperator.
+
+    A policy without `retention` maps to None, which the planner treats as "refuse to prune".
+    `max_staleness` is the policy tier's schedule `max_age`: older newest backup = halt pruning.
+    """
+    out: dict[str, dict[str, Any] | None] = {}
+    for item in policy.rds_snapshots:
+        if item.retention is None:
+            out[item.name] = None
+            continue
+        max_age = policy.schedules[item.tier].max_age
+        out[item.name] = {
+            "keep": [
+                {
+                    "period": rule.period,
+                    "count": rule.count,
+                    "max_age": rule.max_age.total_seconds() if rule.max_age else None,
+                }
+                for rule in item.retention.keep
+            ],
+            "min_keep": item.retention.min_keep,
+            "max_staleness": max_age.total_seconds() if max_age else None,
+            "timezone": policy.defaults.timezone,
+        }
+    return out
+
+
+def snapshot_regions(policy: BackupPolicy) -> list[str]:
+    """Every region holding managed snapshots: each policy's source region and its DR regions."""
+    regions = {policy.region_of(item) for item in policy.rds_snapshots}
+    regions |= {dr.region for item in policy.rds_snapshots for dr in item.dr_regions}
+    return sorted(regions)
+
+
+def rds_snapshots_asset() -> Any:
+    """The Asset the snapshot DAGs update and the cross-region copy DAG is scheduled on.
+
+    Name only: an Asset with a URI scheme makes Airflow load every provider's URI handlers,
+    which imports boto3 at parse time (measured: it breaks the parse budget).
+    """
+    from airflow.sdk import Asset
+
+    return Asset(name="backstop_rds_snapshots")
+
+
+def copy_pool(region: str) -> str:
+    """Pool limiting copies in flight to one DR region (declared in airflow_settings.yaml)."""
+    return f"rds_copy_{region}"

@@ -20,6 +20,9 @@ POLICY_TAG = "backstop:policy"
 TIER_TAG = "backstop:tier"
 RUN_ID_TAG = "backstop:run-id"
 SOURCE_TAG = "backstop:source"
+SOURCE_ARN_TAG = "backstop:source-arn"
+SOURCE_REGION_TAG = "backstop:source-region"
+RESTORE_VERIFIED_TAG = "backstop:restore-verified"
 
 # RDS snapshot identifiers: 1-255 letters, digits, hyphens; start with a letter; no '--'; no trailing '-'.
 _SNAPSHOT_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}(?<!-)$")

@@ -96,9 +96,11 @@ def test_invalid_policy_is_an_import_error_naming_file_and_key(tmp_path):
     bad.write_text(text)
     parsed = _parse({"BACKSTOP_POLICY_FILE": str(bad)})
     assert parsed["dags"] == {}
-    (message,) = parsed["errors"].values()
-    assert str(bad) in message
-    assert "defaults.region: 'seoul' is not an AWS region name" in message
+    dag_files = sorted(p.name for p in (ROOT / "dags").glob("*.py"))
+    assert sorted(Path(f).name for f in parsed["errors"]) == dag_files  # every DAG file refuses
+    for message in parsed["errors"].values():
+        assert str(bad) in message
+        assert "defaults.region: 'seoul' is not an AWS region name" in message
 
 
 def test_weekly_schedule_fires_sundays_0300_seoul():

@@ -250,7 +250,15 @@ def test_repo_settings_file_needs_the_stack_endpoints():
         environ={"BACKSTOP_AWS_ENDPOINT_URL": "http://x", "BACKSTOP_SLACK_BASE_URL": "http://y/api/"}
     )
     assert pool_commands(settings) == [
-        ["airflow", "pools", "set", "rds_snapshot_ops", "8", "concurrent RDS snapshot API work"]
+        [
+            "airflow",
+            "pools",
+            "set",
+            "rds_copy_ap-northeast-1",
+            "20",
+            "cross-region RDS snapshot copies in flight to ap-northeast-1 (AWS limit 20)",
+            "--include-deferred",
+        ]
     ]
 
 

@@ -31,6 +31,10 @@ class SnapshotApi:
     db_type: DbType
     describe: str
     create: str
+    copy: str
+    delete: str
+    copy_source_param: str
+    copy_target_param: str
     response_list_key: str
     response_key: str
     id_param: str
@@ -47,6 +51,10 @@ INSTANCE = SnapshotApi(
     db_type="instance",
     describe="describe_db_snapshots",
     create="create_db_snapshot",
+    copy="copy_db_snapshot",
+    delete="delete_db_snapshot",
+    copy_source_param="SourceDBSnapshotIdentifier",
+    copy_target_param="TargetDBSnapshotIdentifier",
     response_list_key="DBSnapshots",
     response_key="DBSnapshot",
     id_param="DBSnapshotIdentifier",
@@ -63,6 +71,10 @@ CLUSTER = SnapshotApi(
     db_type="cluster",
     describe="describe_db_cluster_snapshots",
     create="create_db_cluster_snapshot",
+    copy="copy_db_cluster_snapshot",
+    delete="delete_db_cluster_snapshot",
+    copy_source_param="SourceDBClusterSnapshotIdentifier",
+    copy_target_param="TargetDBClusterSnapshotIdentifier",
     response_list_key="DBClusterSnapshots",
     response_key="DBClusterSnapshot",
     id_param="DBClusterSnapshotIdentifier",
@@ -193,3 +205,58 @@ def wait_status(client: Any, db_type: str, snapshot_id: str) -> tuple[str, str]:
     if info.failed:
         return "failed", f"snapshot {snapshot_id} ended with AWS status '{info.status}'"
     return "pending", f"snapshot {snapshot_id} is {info.status} ({info.progress_percent or 0}%)"
+
+
+def copy_snapshot(
+    dest_client: Any,
+    db_type: str,
+    *,
+    source_arn: str,
+    source_region: str,
+    target_id: str,
+    kms_key_id: str,
+    tags: dict[str, str],
+) -> SnapshotInfo:
+    """Start a cross-region copy, called on the DESTINATION region's client.
+
+    `SourceRegion` lets botocore presign the request for the source region; `KmsKeyId` must
+    be a key in the destination region (required for encrypted sources).
+    """
+    api = api_for(db_type)
+    response = getattr(dest_client, api.copy)(
+        **{
+            api.copy_source_param: source_arn,
+            api.copy_target_param: target_id,
+            "SourceRegion": source_region,
+            "KmsKeyId": kms_key_id,
+            "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+        }
+    )
+    return _info(api, response[api.response_key], dest_client)
+
+
+def delete_snapshot(client: Any, db_type: str, snapshot_id: str) -> bool:
+    """Delete a snapshot; False when it was already gone (deleting twice is not an error)."""
+    api = api_for(db_type)
+    try:
+        getattr(client, api.delete)(**{api.id_param: snapshot_id})
+    except Exception as exc:
+        if error_code(exc) in api.not_found_codes:
+            return False
+        raise
+    return True
+
+
+def list_snapshots(client: Any, db_type: str, snapshot_type: str | None = None) -> list[SnapshotInfo]:
+    """Every snapshot of one kind in the client's region (paginated; tags come with the pages)."""
+    api = api_for(db_type)
+    kwargs = {"SnapshotType": snapshot_type} if snapshot_type else {}
+    out = []
+    for page in client.get_paginator(api.describe).paginate(**kwargs):
+        out += [_info(api, raw, client) for raw in page.get(api.response_list_key, [])]
+    return out
+
+
+def count_manual_snapshots(client: Any, db_type: str) -> int:
+    """Manual snapshots of one kind in the region: what RDS's per-region quota counts."""
+    return len(list_snapshots(client, db_type, snapshot_type="manual"))

@@ -1,4 +1,4 @@
-"""RDS operators: find the protected databases, take managed manual snapshots, verify them.
+"""RDS operators: find the protected databases, take managed snapshots, copy them to DR regions.
 
 House style follows the amazon provider's operators/rds.py: AWS calls through RdsHook,
 deferrable waits with a synchronous fallback, template fields for everything a run decides.
@@ -17,12 +17,26 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from backstop.aws.rds import (
     SnapshotInfo,
     api_for,
+    copy_snapshot,
+    count_manual_snapshots,
     create_snapshot,
     describe_snapshot,
     error_code,
+    list_snapshots,
     wait_status,
 )
-from backstop.naming import SOURCE_TAG, from_tag_list, is_managed, managed_tags, run_date, snapshot_name
+from backstop.naming import (
+    POLICY_TAG,
+    SOURCE_ARN_TAG,
+    SOURCE_REGION_TAG,
+    SOURCE_TAG,
+    from_tag_list,
+    is_managed,
+    managed_tags,
+    run_date,
+    snapshot_name,
+    tag_value,
+)
 from backstop.operators.base import BackstopAwsOperator
 
 RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
@@ -34,6 +48,24 @@ class SnapshotFailedError(AirflowException):
 
 class UnmanagedResourceError(AirflowFailException):
     """A resource with Backstop's name exists but Backstop did not create it: never touch it."""
+
+
+class QuotaExceededError(AirflowFailException):
+    """Creating one more manual snapshot would exceed the region's quota."""
+
+
+def check_quota(client: Any, db_type: str, quota: int | None, what: str) -> None:
+    """Fail before creating when the region already holds `quota` manual snapshots of this kind."""
+    if quota is None:
+        return
+    used = count_manual_snapshots(client, db_type)
+    if used >= quota:
+        kind = "DB cluster snapshots" if db_type == "cluster" else "DB snapshots"
+        raise QuotaExceededError(
+            f"Not creating the {what}: {client.meta.region_name} already holds {used} manual {kind}, "
+            f"and the quota is {quota} (defaults.manual_snapshot_quota). Prune old snapshots "
+            "(retention_prune) or raise the quota in Service Quotas and in the policy."
+        )
 
 
 class RdsResolveTargetsOperator(BackstopAwsOperator):
@@ -150,6 +182,8 @@ class RdsManagedSnapshotOperator(BackstopAwsOperator):
     :param deferrable: wait in the triggerer instead of polling in the worker.
     :param poll_interval: seconds between status checks.
     :param max_attempts: checks before the wait gives up.
+    :param manual_snapshot_quota: refuse to create a snapshot when the region already holds
+        this many manual snapshots of the kind (RDS default 100; moto cannot report it).
     """
 
     aws_hook_class_path = RDS_HOOK
@@ -175,10 +209,12 @@ class RdsManagedSnapshotOperator(BackstopAwsOperator):
         deferrable: bool = True,
         poll_interval: float = 30,
         max_attempts: int = 240,
+        manual_snapshot_quota: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         api_for(db_type)  # fail at parse time on a bad db_type
+        self.manual_snapshot_quota = manual_snapshot_quota
         self.db_type = db_type
         self.db_identifier = db_identifier
         self.tier = tier
@@ -229,6 +265,7 @@ class RdsManagedSnapshotOperator(BackstopAwsOperator):
                 run_id=str(context["run_id"]),
                 extra={SOURCE_TAG: self.db_identifier},
             )
+            check_quota(client, self.db_type, self.manual_snapshot_quota, f"snapshot of {self.db_identifier}")
             self.log.info("Creating %s snapshot %s of %s", self.db_type, name, self.db_identifier)
             try:
                 info = create_snapshot(client, self.db_type, self.db_identifier, name, tags)
@@ -342,3 +379,192 @@ class RdsManagedSnapshotOperator(BackstopAwsOperator):
             )
             return None
         return bool(item.get("StorageEncrypted"))
+
+
+class RdsPlanCopiesOperator(BackstopAwsOperator):
+    """Find the snapshots that still need a copy in one DR region.
+
+    For each policy that lists this DR region, the newest available managed snapshot of each
+    database (per kind and policy) is a candidate; it is skipped when an available managed
+    copy of the same name already exists in the destination. Only the newest is copied, so
+    retention in the DR region never causes older snapshots to be copied again.
+
+    :param destination_region: the DR region.
+    :param sources: dicts {"policy": name, "region": source region}.
+    """
+
+    aws_hook_class_path = RDS_HOOK
+    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "destination_region", "sources")
+
+    def __init__(self, *, destination_region: str, sources: list[dict[str, str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.destination_region = destination_region
+        self.sources = sources
+
+    def client(self, region: str) -> Any:
+        from backstop.operators.base import make_hook
+
+        return make_hook(
+            RDS_HOOK,
+            aws_conn_id=self.aws_conn_id,
+            region_name=region,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        ).conn
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        policies_by_region: dict[str, set[str]] = {}
+        for source in self.sources:
+            policies_by_region.setdefault(source["region"], set()).add(source["policy"])
+        newest: dict[tuple[str, str, str, str], SnapshotInfo] = {}
+        for region, policies in sorted(policies_by_region.items()):
+            client = self.client(region)
+            for db_type in ("instance", "cluster"):
+                for info in list_snapshots(client, db_type, snapshot_type="manual"):
+                    policy = info.tags.get(POLICY_TAG)
+                    if not (is_managed(info.tags) and info.available and policy in policies):
+                        continue
+                    key = (region, db_type, info.source_id, policy)
+                    current = newest.get(key)
+                    if current is None or (info.created_at, info.snapshot_id) > (
+                        current.created_at,
+                        current.snapshot_id,
+                    ):
+                        newest[key] = info
+        destination = self.client(self.destination_region)
+        existing = {
+            info.snapshot_id: info
+            for db_type in ("instance", "cluster")
+            for info in list_snapshots(destination, db_type, snapshot_type="manual")
+        }
+        jobs = []
+        for key in sorted(newest):
+            info = newest[key]
+            copy = existing.get(info.snapshot_id)
+            if copy is not None and copy.available and copy.tags.get(SOURCE_ARN_TAG) == info.arn:
+                self.log.info("%s already copied to %s", info.snapshot_id, self.destination_region)
+                continue
+            self.log.info("Will copy %s (%s) to %s", info.snapshot_id, info.region, self.destination_region)
+            jobs.append({"snapshot": info.to_xcom()})
+        self.log.info("%d snapshot(s) to copy to %s", len(jobs), self.destination_region)
+        return jobs
+
+
+class RdsCrossRegionCopyOperator(RdsManagedSnapshotOperator):
+    """Copy one managed snapshot to a DR region, wait for it there, verify it there.
+
+    The copy is requested from the destination region's client with the destination's KMS
+    key, keeps the snapshot's name and tags and adds `backstop:source-arn` and
+    `backstop:source-region`. A re-run adopts a managed copy of the same source; a same-named
+    snapshot that is not a managed copy of this source fails the task and is left alone. The
+    wait is deferrable (copies can take hours); the DAG puts these tasks in a pool of 20 per
+    destination region that counts deferred tasks (AWS allows 20 copies in flight).
+
+    :param snapshot: the source snapshot's facts, as RdsPlanCopiesOperator returns them.
+    :param destination_region: the DR region.
+    :param kms_key_id: KMS key (id, ARN or alias) in the destination region.
+    """
+
+    template_fields: Sequence[str] = (
+        *RdsManagedSnapshotOperator.template_fields,
+        "snapshot",
+        "destination_region",
+        "kms_key_id",
+    )
+    ui_color = "#cc99ee"
+
+    def __init__(
+        self, *, snapshot: dict[str, Any], destination_region: str, kms_key_id: str, **kwargs: Any
+    ) -> None:
+        tags = snapshot.get("tags", {})
+        kwargs.setdefault("tier", tags.get("backstop:tier", "unknown"))
+        kwargs.setdefault("policy_name", tags.get(POLICY_TAG, "unknown"))
+        super().__init__(
+            db_type=snapshot["db_type"],
+            db_identifier=snapshot["source_id"],
+            snapshot_identifier=snapshot["snapshot_id"],
+            region_name=destination_region,
+            **kwargs,
+        )
+        self.snapshot = snapshot
+        self.destination_region = destination_region
+        self.kms_key_id = kms_key_id
+
+    def _check_adoptable(self, info: SnapshotInfo) -> None:
+        if not is_managed(info.tags) or info.tags.get(SOURCE_ARN_TAG) != self.snapshot["arn"]:
+            raise UnmanagedResourceError(
+                f"{info.snapshot_id} already exists in {self.destination_region} but is not a managed copy of "
+                f"{self.snapshot['arn']}; Backstop will not adopt, change or delete it."
+            )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        started = datetime.now(UTC)
+        name = self.snapshot["snapshot_id"]
+        client = self.hook.conn
+        api = api_for(self.db_type)
+        info = describe_snapshot(client, self.db_type, name)
+        adopted = info is not None
+        if info is not None:
+            self._check_adoptable(info)
+            self.log.info("Adopting copy %s in %s (%s)", name, self.destination_region, info.status)
+        else:
+            check_quota(client, self.db_type, self.manual_snapshot_quota, f"copy of {name}")
+            tags = {
+                **self.snapshot.get("tags", {}),
+                SOURCE_ARN_TAG: tag_value(self.snapshot["arn"]),
+                SOURCE_REGION_TAG: self.snapshot["region"],
+            }
+            self.log.info(
+                "Copying %s from %s to %s with KMS key %s",
+                name,
+                self.snapshot["region"],
+                self.destination_region,
+                self.kms_key_id,
+            )
+            try:
+                info = copy_snapshot(
+                    client,
+                    self.db_type,
+                    source_arn=self.snapshot["arn"],
+                    source_region=self.snapshot["region"],
+                    target_id=name,
+                    kms_key_id=self.kms_key_id,
+                    tags=tags,
+                )
+            except ClientError as exc:
+                if error_code(exc) not in api.exists_codes:
+                    raise
+                info = describe_snapshot(client, self.db_type, name)
+                if info is None:
+                    raise
+                self._check_adoptable(info)
+                adopted = True
+        return self._wait_or_finish(context, name, started, adopted, info.status)
+
+    def verify_snapshot(self, name: str) -> SnapshotInfo:
+        """Describe the copy in the destination: available, managed, right source, encrypted."""
+        info = describe_snapshot(self.hook.conn, self.db_type, name)
+        if info is None:
+            raise SnapshotFailedError(
+                f"copy {name} not found in {self.destination_region} after it became available"
+            )
+        problems = []
+        if not info.available:
+            problems.append(f"status is {info.status!r}, expected 'available'")
+        if not is_managed(info.tags):
+            problems.append("the backstop:managed tag is missing")
+        if info.tags.get(SOURCE_ARN_TAG) != self.snapshot["arn"]:
+            problems.append(
+                f"backstop:source-arn is {info.tags.get(SOURCE_ARN_TAG)!r}, expected {self.snapshot['arn']!r}"
+            )
+        if info.region != self.destination_region:
+            problems.append(f"it is in {info.region}, expected {self.destination_region}")
+        if not info.encrypted:
+            problems.append(f"it is not encrypted although KMS key {self.kms_key_id} was requested")
+        if problems:
+            raise SnapshotFailedError(
+                f"copy {name} in {self.destination_region} failed verification: " + "; ".join(problems)
+            )
+        return info

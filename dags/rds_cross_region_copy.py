@@ -1,0 +1,50 @@
+"""Copy the newest managed RDS snapshots to every DR region in the policy.
+
+Scheduled on the `backstop_rds_snapshots` asset that the snapshot DAGs update, so copies
+(which can take hours) never hold up or fail the snapshot run, and a copy that failed is
+retried by the next run. Per DR region: plan what lacks a copy, then one mapped copy task
+per snapshot in the pool `rds_copy_<region>` (20 slots, deferred tasks counted: AWS allows
+20 copies in flight per destination region). Wiring only.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG
+
+from backstop.dag_defaults import copy_pool, dag_kwargs, rds_snapshots_asset
+from backstop.operators.rds import RdsCrossRegionCopyOperator, RdsPlanCopiesOperator
+from backstop.policy import load_policy
+
+policy = load_policy()
+destinations: dict[str, dict] = {}
+for item in policy.rds_snapshots:
+    for dr in item.dr_regions:
+        entry = destinations.setdefault(dr.region, {"kms_key_id": dr.kms_key_id, "sources": []})
+        entry["sources"].append({"policy": item.name, "region": policy.region_of(item)})
+
+if destinations:
+    with DAG(
+        dag_id="rds_cross_region_copy",
+        description="Copy the newest managed RDS snapshots to the DR regions",
+        schedule=[rds_snapshots_asset()],
+        doc_md=__doc__,
+        **dag_kwargs(policy, tags=["rds", "dr", "copy"]),
+    ) as dag:
+        for region, entry in sorted(destinations.items()):
+            plan = RdsPlanCopiesOperator(
+                task_id=f"plan_copies_to_{region}",
+                aws_conn_id=policy.defaults.aws_conn_id,
+                destination_region=region,
+                sources=entry["sources"],
+            )
+            RdsCrossRegionCopyOperator.partial(
+                task_id=f"copy_to_{region}",
+                aws_conn_id=policy.defaults.aws_conn_id,
+                destination_region=region,
+                kms_key_id=entry["kms_key_id"],
+                timezone=policy.defaults.timezone,
+                deferrable=policy.defaults.deferrable,
+                manual_snapshot_quota=policy.defaults.manual_snapshot_quota,
+                pool=copy_pool(region),
+                map_index_template="{{ task.snapshot_identifier }}",
+            ).expand_kwargs(plan.output)

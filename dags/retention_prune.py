@@ -1,0 +1,47 @@
+"""Delete managed RDS snapshots the retention rules no longer keep, with safety interlocks.
+
+Daily. `plan_retention` lists snapshots in the source and DR regions, plans with the pure
+planner (backstop.retention), prints the plan table, writes it to the report bucket and
+tells Slack when pruning of a resource is halted; `apply_retention` deletes. `dry_run`
+(empty = dry run when triggered by hand, real run on the schedule). Wiring only.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, Param
+
+from backstop.dag_defaults import cron_timetable, dag_kwargs, retention_rules, snapshot_regions
+from backstop.operators.retention import RetentionApplyOperator, RetentionPlanOperator
+from backstop.policy import load_policy
+
+policy = load_policy()
+
+if policy.rds_snapshots:
+    with DAG(
+        dag_id="retention_prune",
+        description="Prune managed RDS snapshots by the policy's retention rules",
+        schedule=cron_timetable(policy, policy.defaults.retention_schedule),
+        doc_md=__doc__,
+        params={
+            "dry_run": Param(
+                None,
+                type=["null", "boolean"],
+                description="Empty: dry run when triggered by hand, real deletions on the schedule.",
+            )
+        },
+        **dag_kwargs(policy, tags=["rds", "retention"]),
+    ) as dag:
+        plan = RetentionPlanOperator(
+            task_id="plan_retention",
+            aws_conn_id=policy.defaults.aws_conn_id,
+            region_name=policy.defaults.region,
+            regions=snapshot_regions(policy),
+            rules=retention_rules(policy),
+            report_bucket=policy.defaults.report_bucket,
+            alert_channel=policy.defaults.slack.channel,
+            slack_conn_id=policy.defaults.slack.conn_id,
+            clock_skew_seconds=policy.defaults.clock_skew_tolerance.total_seconds(),
+        )
+        RetentionApplyOperator(
+            task_id="apply_retention", aws_conn_id=policy.defaults.aws_conn_id, plan=plan.output
+        )

@@ -1,0 +1,266 @@
+"""Retention operators: list managed snapshots, plan what goes (pure planner), delete it.
+
+The plan task lists every snapshot in the source and DR regions (describe pages only: the
+tags come with them), asks `backstop.retention.plan_retention` for keep/delete decisions,
+prints the plan as a table, writes it as JSON to the report bucket and tells Slack about
+resources whose pruning was halted or refused. The apply task deletes what the plan says,
+re-checking each snapshot just before deleting it; deleting something already gone is fine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from backstop.aws.rds import delete_snapshot, describe_snapshot, list_snapshots
+from backstop.naming import SOURCE_ARN_TAG, is_managed
+from backstop.operators.base import BackstopAwsOperator, make_hook
+
+RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
+S3_HOOK = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
+
+
+def resolve_dry_run(context: Context) -> bool:
+    """The `dry_run` param; when left empty: dry run for manual runs, real run on the schedule."""
+    value = (context.get("params") or {}).get("dry_run")
+    if value is not None:
+        return bool(value)
+    run_type = str(getattr(context.get("dag_run"), "run_type", "manual"))
+    return not run_type.endswith("scheduled")
+
+
+def plan_time(context: Context) -> datetime:
+    """`now` for the planner: the run's logical date (or run_after for manual runs).
+
+    Using the run's own time makes a run reproducible and lets a test move "now" by choosing a
+    future logical date. A late run sees snapshots as younger than they are: the safe side.
+    """
+    when = context.get("logical_date") or getattr(context.get("dag_run"), "run_after", None)
+    return when.astimezone(UTC) if when else datetime.now(UTC)
+
+
+def rules_from_dict(value: dict[str, Any] | None) -> Any:
+    """Rebuild `backstop.retention.RetentionRules` from the plain dict the DAG file passes."""
+    from backstop.retention import KeepRule, RetentionRules
+
+    if not value:
+        return None
+    keep = tuple(
+        KeepRule(
+            period=rule["period"],
+            count=rule.get("count"),
+            max_age=timedelta(seconds=rule["max_age"]) if rule.get("max_age") is not None else None,
+        )
+        for rule in value.get("keep", [])
+    )
+    staleness = value.get("max_staleness")
+    return RetentionRules(
+        keep=keep,
+        min_keep=value.get("min_keep", 2),
+        max_staleness=timedelta(seconds=staleness) if staleness is not None else None,
+        timezone=value.get("timezone", "UTC"),
+    )
+
+
+class _RdsRegionsMixin:
+    """Per-region RDS clients from the same connection, cached (tests hook into them)."""
+
+    def client(self, region: str) -> Any:
+        cache = self.__dict__.setdefault("_clients", {})
+        if region not in cache:
+            cache[region] = make_hook(
+                RDS_HOOK,
+                aws_conn_id=self.aws_conn_id,  # type: ignore[attr-defined]
+                region_name=region,
+                verify=self.verify,  # type: ignore[attr-defined]
+                botocore_config=self.botocore_config,  # type: ignore[attr-defined]
+            ).conn
+        return cache[region]
+
+
+class RetentionPlanOperator(_RdsRegionsMixin, BackstopAwsOperator):
+    """Inventory snapshots, plan retention, report the plan; returns the deletions.
+
+    :param regions: every region to inventory (source regions and DR regions).
+    :param rules: policy name -> rules dict (keep, min_keep, max_staleness in seconds,
+        timezone), as `backstop.dag_defaults.retention_rules` builds them.
+    :param report_bucket: S3 bucket for the JSON plan (reports/retention/...).
+    :param alert_channel: Slack channel for halted/refused pruning.
+    :param slack_conn_id: Airflow connection holding the Slack token.
+    :param clock_skew_seconds: a snapshot created further in the future aborts the run.
+    """
+
+    aws_hook_class_path = S3_HOOK
+    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "regions", "report_bucket")
+
+    def __init__(
+        self,
+        *,
+        regions: list[str],
+        rules: dict[str, dict[str, Any] | None],
+        report_bucket: str,
+        alert_channel: str,
+        slack_conn_id: str = "slack_api_default",
+        clock_skew_seconds: float = 300,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.regions = regions
+        self.rules = rules
+        self.report_bucket = report_bucket
+        self.alert_channel = alert_channel
+        self.slack_conn_id = slack_conn_id
+        self.clock_skew_seconds = clock_skew_seconds
+
+    def inventory(self) -> list[Any]:
+        from backstop.retention import SnapshotRecord
+
+        records = []
+        for region in sorted(set(self.regions)):
+            client = self.client(region)
+            for db_type in ("instance", "cluster"):
+                for info in list_snapshots(client, db_type):
+                    records.append(
+                        SnapshotRecord(
+                            snapshot_id=info.snapshot_id,
+                            arn=info.arn,
+                            db_type=db_type,
+                            resource_id=info.source_id,
+                            region=region,
+                            created_at=info.created_at or datetime.now(UTC),
+                            status=info.status,
+                            snapshot_type=(info.snapshot_type or "manual").lower(),
+                            tags=info.tags,
+                        )
+                    )
+        return records
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from backstop.retention import PlanAborted, plan_retention
+
+        dry_run = resolve_dry_run(context)
+        now = plan_time(context)
+        records = self.inventory()
+        in_flight = {
+            r.tags[SOURCE_ARN_TAG] for r in records if SOURCE_ARN_TAG in r.tags and r.status != "available"
+        }
+        self.log.info(
+            "Inventory: %d snapshots in %s; %d copies in flight; planning at %s (%s)",
+            len(records),
+            sorted(set(self.regions)),
+            len(in_flight),
+            now.isoformat(),
+            "DRY RUN" if dry_run else "real run",
+        )
+        rules = {name: rules_from_dict(value) for name, value in self.rules.items()}
+        try:
+            plan = plan_retention(
+                records,
+                rules,
+                now,
+                in_flight_copy_sources=in_flight,
+                clock_skew=timedelta(seconds=self.clock_skew_seconds),
+            )
+        except PlanAborted as exc:
+            raise AirflowFailException(f"Retention aborted, nothing deleted: {exc}") from exc
+        self.log.info("Retention plan (%s):\n%s", "dry run" if dry_run else "real run", plan.table())
+        report = plan.to_json()
+        report.update(
+            {"dry_run": dry_run, "run_id": context.get("run_id"), "regions": sorted(set(self.regions))}
+        )
+        key = f"reports/retention/{now:%Y%m%d}/{str(context.get('run_id', 'run')).replace(':', '_')}.json"
+        self.hook.load_string(
+            json.dumps(report, indent=2, default=str), key, self.report_bucket, replace=True
+        )
+        self.log.info("Plan written to s3://%s/%s", self.report_bucket, key)
+        self._alert_halted(plan, context)
+        deletions = [
+            {
+                "region": d.snapshot.region,
+                "db_type": d.snapshot.db_type,
+                "snapshot_id": d.snapshot.snapshot_id,
+                "resource_id": d.snapshot.resource_id,
+                "reason": d.reason,
+            }
+            for d in plan.deletions
+        ]
+        kept = sum(1 for d in plan.decisions if d.action == "keep")
+        return {
+            "dry_run": dry_run,
+            "report": f"s3://{self.report_bucket}/{key}",
+            "deletions": deletions,
+            "counts": {"snapshots": len(records), "keep": kept, "delete": len(deletions)},
+            "halted": [f"{g.resource_id} ({g.region}): {g.message}" for g in plan.halted],
+        }
+
+    def _alert_halted(self, plan: Any, context: Context) -> None:
+        if not plan.halted:
+            return
+        from backstop.notify.slack import post_message
+
+        lines = [f"• `{g.resource_id}` in {g.region} ({g.status}): {g.message}" for g in plan.halted]
+        text = f"Backstop retention: pruning stopped for {len(lines)} resource(s)"
+        blocks = [
+            {"type": "header", "text": {"type": "plain_text", "text": ":warning: " + text}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Run `{context.get('run_id')}`"}]},
+        ]
+        for line in lines:
+            self.log.warning("Pruning stopped: %s", line)
+        post_message(self.alert_channel, text + ": " + "; ".join(lines)[:1000], blocks, self.slack_conn_id)
+
+
+class RetentionApplyOperator(_RdsRegionsMixin, BackstopAwsOperator):
+    """Delete what the plan decided, unless it is a dry run.
+
+    Each snapshot is described again first: it must still exist, carry
+    `backstop:managed=true` and be `available`; otherwise it is skipped. A snapshot already
+    gone counts as done.
+
+    :param plan: the RetentionPlanOperator's return value.
+    """
+
+    aws_hook_class_path = RDS_HOOK
+    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "plan")
+
+    def __init__(self, *, plan: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        deletions = self.plan["deletions"]
+        if self.plan["dry_run"]:
+            self.log.info("Dry run: %d snapshot(s) would be deleted; nothing deleted", len(deletions))
+            return {
+                "dry_run": True,
+                "deleted": [],
+                "already_gone": [],
+                "skipped": [],
+                "would_delete": deletions,
+            }
+        deleted, gone, skipped = [], [], []
+        for item in deletions:
+            client = self.client(item["region"])
+            name = item["snapshot_id"]
+            info = describe_snapshot(client, item["db_type"], name)
+            if info is None:
+                gone.append(name)
+                continue
+            if not is_managed(info.tags) or not info.available:
+                self.log.warning(
+                    "Skipping %s: managed=%s status=%s", name, is_managed(info.tags), info.status
+                )
+                skipped.append(name)
+                continue
+            if delete_snapshot(client, item["db_type"], name):
+                self.log.info("Deleted %s in %s (%s)", name, item["region"], item["reason"])
+                deleted.append(name)
+            else:
+                gone.append(name)
+        self.log.info("Deleted %d, already gone %d, skipped %d", len(deleted), len(gone), len(skipped))
+        return {"dry_run": False, "deleted": deleted, "already_gone": gone, "skipped": skipped}
