@@ -25,7 +25,10 @@ def load_dag(file_name: str, dag_id: str, policy: dict, tmp_path: Path, monkeypa
     spec = importlib.util.spec_from_file_location(f"dagfile_{uuid.uuid4().hex}", ROOT / "dags" / file_name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, dag_id)
+    from airflow.sdk import DAG
+
+    dags = {v.dag_id: v for v in vars(module).values() if isinstance(v, DAG)}
+    return dags[dag_id]
 
 
 def policy_with(resources: list[str]) -> dict:

@@ -41,7 +41,8 @@ def plan_time(context: Context) -> datetime:
     future logical date. A late run sees snapshots as younger than they are: the safe side.
     """
     when = context.get("logical_date") or getattr(context.get("dag_run"), "run_after", None)
-    return when.astimezone(UTC) if when else datetime.now(UTC)
+    # A plain stdlib datetime: pendulum's DateTime + timedelta loses the zone in comparisons.
+    return datetime.fromtimestamp(when.timestamp(), UTC) if when else datetime.now(UTC)
 
 
 def rules_from_dict(value: dict[str, Any] | None) -> Any:

@@ -1,0 +1,173 @@
+"""`dag.test()` of retention_prune against moto: deletes what the plan says, and the interlocks hold.
+
+moto cannot backdate snapshot create times, so age is produced by moving "now": the planner
+plans at the run's logical date, and a logical date in the future makes every snapshot older.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from backstop.operators.retention import RetentionApplyOperator
+from tests.dags.test_rds_snapshot_dag import _states, load_dag
+from tests.throttling import throttle
+
+PROD = "triflow-ai-production-db"
+MANAGED = [
+    {"Key": "backstop:managed", "Value": "true"},
+    {"Key": "backstop:policy", "Value": "triflow-rds-weekly"},
+    {"Key": "backstop:tier", "Value": "weekly"},
+]
+
+
+def _shipped_policy() -> dict:
+    import yaml
+
+    from backstop.policy import DEFAULT_POLICY_PATH
+
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
+    policy["defaults"]["retries"] = {"count": 0}
+    return policy
+
+
+def _seed_snapshots(rds) -> list[str]:
+    names = [f"{PROD}-weekly-2026110{i}" for i in range(1, 5)]
+    for name in names:  # created oldest first, seconds apart
+        rds.create_db_snapshot(DBInstanceIdentifier=PROD, DBSnapshotIdentifier=name, Tags=MANAGED)
+    rds.create_db_snapshot(DBInstanceIdentifier=PROD, DBSnapshotIdentifier="dba-hand-made")  # unmanaged
+    return names
+
+
+def _names(rds) -> set[str]:
+    """Manual snapshot names; also asserts RDS's automated snapshots were never touched."""
+    snapshots = rds.describe_db_snapshots()["DBSnapshots"]
+    automated = {s["DBSnapshotIdentifier"] for s in snapshots if s["SnapshotType"] == "automated"}
+    assert len(automated) == 3, automated  # one per seeded instance, made by moto like RDS does
+    return {s["DBSnapshotIdentifier"] for s in snapshots if s["SnapshotType"] == "manual"}
+
+
+def _report(local_stack, prefix="reports/retention/") -> list[dict]:
+    s3 = boto3.client("s3", region_name="ap-northeast-2", endpoint_url=local_stack.aws_endpoint_url)
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket="triflow-backstop-reports", Prefix=prefix).get("Contents", [])
+    ]
+    return [json.loads(s3.get_object(Bucket="triflow-backstop-reports", Key=k)["Body"].read()) for k in keys]
+
+
+@pytest.fixture
+def prune_dag(airflow_db, fleet, tmp_path, monkeypatch):
+    return load_dag("retention_prune.py", "retention_prune", _shipped_policy(), tmp_path, monkeypatch)
+
+
+def test_real_run_deletes_only_what_the_plan_says(prune_dag, rds, slack, local_stack):
+    names = _seed_snapshots(rds)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+
+    dag_run = prune_dag.test(logical_date=tomorrow, run_conf={"dry_run": False})
+
+    assert dag_run.state == "success"
+    # weekly/monthly/yearly rules keep the newest; min_keep 2 keeps the second newest.
+    assert _names(rds) == {names[3], names[2], "dba-hand-made"}
+    (report,) = _report(local_stack)
+    assert report["dry_run"] is False
+    decisions = {d["snapshot_id"]: (d["action"], d["reason"]) for d in report["decisions"]}
+    assert decisions[names[0]][0] == "delete" and decisions[names[1]][0] == "delete"
+    assert "min_keep" in decisions[names[2]][1]
+    assert decisions["dba-hand-made"][0] == "ignore"
+    assert slack.messages() == []
+
+
+def test_manual_run_defaults_to_a_dry_run(prune_dag, rds, local_stack):
+    names = _seed_snapshots(rds)
+
+    dag_run = prune_dag.test(logical_date=datetime.now(UTC) + timedelta(days=1))
+
+    assert dag_run.state == "success"
+    assert _names(rds) == {*names, "dba-hand-made"}  # nothing deleted
+    (report,) = _report(local_stack)
+    assert report["dry_run"] is True
+    assert report["counts"]["delete"] == 2  # what a real run would delete
+
+
+def test_stale_backups_halt_pruning_and_tell_slack(prune_dag, rds, slack):
+    names = _seed_snapshots(rds)
+    ten_days_later = datetime.now(UTC) + timedelta(days=10)  # weekly max_age is 8d
+
+    dag_run = prune_dag.test(logical_date=ten_days_later, run_conf={"dry_run": False})
+
+    assert dag_run.state == "success"
+    assert _names(rds) == {*names, "dba-hand-made"}
+    (message,) = slack.messages()
+    assert PROD in message["text"] and "halted" in message["text"]
+
+
+def test_clock_skew_aborts_the_whole_run(prune_dag, rds, slack):
+    names = _seed_snapshots(rds)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # every snapshot looks an hour in the future
+
+    dag_run = prune_dag.test(logical_date=an_hour_ago, run_conf={"dry_run": False})
+
+    assert dag_run.state == "failed"
+    assert {s for s, _, _ in _states(dag_run, "apply_retention").values()} == {"upstream_failed"}
+    assert _names(rds) == {*names, "dba-hand-made"}
+    (message,) = slack.messages()
+    assert "plan_retention" in str(message["blocks"]) and "aborted" in message["text"]
+
+
+def test_throttled_deletes_complete_without_deleting_twice_or_extra(fleet, rds):
+    names = _seed_snapshots(rds)
+    plan = {
+        "dry_run": False,
+        "deletions": [
+            {
+                "region": "ap-northeast-2",
+                "db_type": "instance",
+                "snapshot_id": n,
+                "resource_id": PROD,
+                "reason": "t",
+            }
+            for n in names[:2]
+        ]
+        + [  # already gone: fine
+            {
+                "region": "ap-northeast-2",
+                "db_type": "instance",
+                "snapshot_id": "gone",
+                "resource_id": PROD,
+                "reason": "t",
+            }
+        ],
+    }
+    op = RetentionApplyOperator(task_id="apply", plan=plan)
+    outcomes = throttle(op.client("ap-northeast-2"), "DeleteDBSnapshot", times=3)
+
+    result = op.execute({"run_id": "t"})
+
+    assert result["deleted"] == names[:2] and result["already_gone"] == ["gone"]
+    assert outcomes.count("sent") == 2  # each snapshot deleted exactly once, after the throttles
+    assert _names(rds) == {names[2], names[3], "dba-hand-made"}
+
+
+def test_apply_skips_a_snapshot_that_lost_its_managed_tag(fleet, rds):
+    names = _seed_snapshots(rds)
+    arn = rds.describe_db_snapshots(DBSnapshotIdentifier=names[0])["DBSnapshots"][0]["DBSnapshotArn"]
+    rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["backstop:managed"])
+    plan = {
+        "dry_run": False,
+        "deletions": [
+            {
+                "region": "ap-northeast-2",
+                "db_type": "instance",
+                "snapshot_id": names[0],
+                "resource_id": PROD,
+                "reason": "t",
+            }
+        ],
+    }
+    result = RetentionApplyOperator(task_id="apply", plan=plan).execute({"run_id": "t"})
+    assert result["skipped"] == [names[0]] and names[0] in _names(rds)
