@@ -17,7 +17,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.aws.rds import delete_snapshot, describe_snapshot, list_snapshots
+from backstop.aws.rds import delete_snapshot, list_snapshots
 from backstop.naming import SOURCE_ARN_TAG, is_managed
 from backstop.operators.base import BackstopAwsOperator, make_hook
 
@@ -219,9 +219,9 @@ class RetentionPlanOperator(_RdsRegionsMixin, BackstopAwsOperator):
 class RetentionApplyOperator(_RdsRegionsMixin, BackstopAwsOperator):
     """Delete what the plan decided, unless it is a dry run.
 
-    Each snapshot is described again first: it must still exist, carry
-    `backstop:managed=true` and be `available`; otherwise it is skipped. A snapshot already
-    gone counts as done.
+    The snapshots are listed again first (describe pages, one listing per region and kind, not
+    a call per snapshot): each must still exist, carry `backstop:managed=true` and be
+    `available`, otherwise it is skipped. A snapshot already gone counts as done.
 
     :param plan: the RetentionPlanOperator's return value.
     """
@@ -245,20 +245,22 @@ class RetentionApplyOperator(_RdsRegionsMixin, BackstopAwsOperator):
                 "would_delete": deletions,
             }
         deleted, gone, skipped = [], [], []
+        current: dict[tuple[str, str], dict[str, Any]] = {}  # one fresh listing per region and kind
         for item in deletions:
-            client = self.client(item["region"])
+            where = (item["region"], item["db_type"])
+            if where not in current:
+                listing = list_snapshots(self.client(item["region"]), item["db_type"], snapshot_type="manual")
+                current[where] = {info.snapshot_id: info for info in listing}
             name = item["snapshot_id"]
-            info = describe_snapshot(client, item["db_type"], name)
+            info = current[where].get(name)
             if info is None:
                 gone.append(name)
                 continue
             if not is_managed(info.tags) or not info.available:
-                self.log.warning(
-                    "Skipping %s: managed=%s status=%s", name, is_managed(info.tags), info.status
-                )
+                self.log.warning("Skipping %s: managed=%s status=%s", name, is_managed(info.tags), info.status)
                 skipped.append(name)
                 continue
-            if delete_snapshot(client, item["db_type"], name):
+            if delete_snapshot(self.client(item["region"]), item["db_type"], name):
                 self.log.info("Deleted %s in %s (%s)", name, item["region"], item["reason"])
                 deleted.append(name)
             else:
