@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.operators.retention import RetentionApplyOperator
-from tests.dags.test_rds_snapshot_dag import _states, load_dag
+from backstop.dag_defaults import retention_rules
+from backstop.operators.retention import RetentionApplyOperator, RetentionPlanOperator
+from backstop.policy import load_policy
+from tests.dags.test_rds_snapshot_dag import load_dag
 from tests.throttling import throttle
 
 PROD = "triflow-ai-production-db"
@@ -106,17 +109,26 @@ def test_stale_backups_halt_pruning_and_tell_slack(prune_dag, rds, slack):
     assert PROD in message["text"] and "halted" in message["text"]
 
 
-def test_clock_skew_aborts_the_whole_run(prune_dag, rds, slack):
+def test_clock_skew_aborts_the_whole_run(fleet, rds):
+    """A snapshot dated an hour ahead (rewritten in the real DescribeDBSnapshots response)."""
     names = _seed_snapshots(rds)
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # every snapshot looks an hour in the future
+    op = RetentionPlanOperator(
+        task_id="plan_retention",
+        regions=["ap-northeast-2"],
+        rules=retention_rules(load_policy()),
+        report_bucket="triflow-backstop-reports",
+        alert_channel="#triflow-alerts",
+    )
 
-    dag_run = prune_dag.test(logical_date=an_hour_ago, run_conf={"dry_run": False})
+    def one_hour_ahead(parsed, **_):
+        for snapshot in parsed.get("DBSnapshots", []):
+            if snapshot["DBSnapshotIdentifier"] == names[1]:
+                snapshot["SnapshotCreateTime"] = datetime.now(UTC) + timedelta(hours=1)
 
-    assert dag_run.state == "failed"
-    assert {s for s, _, _ in _states(dag_run, "apply_retention").values()} == {"upstream_failed"}
+    op.client("ap-northeast-2").meta.events.register("after-call.rds.DescribeDBSnapshots", one_hour_ahead)
+    with pytest.raises(AirflowFailException, match=f"Retention aborted, nothing deleted: .*{names[1]}"):
+        op.execute({"run_id": "t", "params": {"dry_run": False}, "logical_date": None, "dag_run": None})
     assert _names(rds) == {*names, "dba-hand-made"}
-    (message,) = slack.messages()
-    assert "plan_retention" in str(message["blocks"]) and "aborted" in message["text"]
 
 
 def test_throttled_deletes_complete_without_deleting_twice_or_extra(fleet, rds):

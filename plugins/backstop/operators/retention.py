@@ -35,14 +35,18 @@ def resolve_dry_run(context: Context) -> bool:
 
 
 def plan_time(context: Context) -> datetime:
-    """`now` for the planner: the run's logical date (or run_after for manual runs).
+    """`now` for the planner: the wall clock, or the run's logical date if that is later.
 
-    Using the run's own time makes a run reproducible and lets a test move "now" by choosing a
-    future logical date. A late run sees snapshots as younger than they are: the safe side.
+    A late run or a retry uses the wall clock, so a snapshot taken after the scheduled time
+    is not mistaken for clock skew. A logical date in the future moves "now" forward: that
+    is how tests and the demo age snapshots that moto cannot backdate.
     """
+    wall = datetime.now(UTC)
     when = context.get("logical_date") or getattr(context.get("dag_run"), "run_after", None)
+    if when is None:
+        return wall
     # A plain stdlib datetime: pendulum's DateTime + timedelta loses the zone in comparisons.
-    return datetime.fromtimestamp(when.timestamp(), UTC) if when else datetime.now(UTC)
+    return max(wall, datetime.fromtimestamp(when.timestamp(), UTC))
 
 
 def rules_from_dict(value: dict[str, Any] | None) -> Any:
@@ -142,7 +146,7 @@ class RetentionPlanOperator(_RdsRegionsMixin, BackstopAwsOperator):
         return records
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from backstop.retention import PlanAborted, plan_retention
+        from backstop.retention import Plan, PlanAborted, plan_retention
 
         dry_run = resolve_dry_run(context)
         now = plan_time(context)
@@ -169,7 +173,15 @@ class RetentionPlanOperator(_RdsRegionsMixin, BackstopAwsOperator):
             )
         except PlanAborted as exc:
             raise AirflowFailException(f"Retention aborted, nothing deleted: {exc}") from exc
-        self.log.info("Retention plan (%s):\n%s", "dry run" if dry_run else "real run", plan.table())
+        shown = Plan(
+            now=plan.now, decisions=[d for d in plan.decisions if d.action != "ignore"], groups=plan.groups
+        )
+        self.log.info(
+            "Retention plan (%s; %d unmanaged/automated snapshots ignored, listed in the report):\n%s",
+            "dry run" if dry_run else "real run",
+            len(plan.decisions) - len(shown.decisions),
+            shown.table(),
+        )
         report = plan.to_json()
         report.update(
             {"dry_run": dry_run, "run_id": context.get("run_id"), "regions": sorted(set(self.regions))}
@@ -257,7 +269,9 @@ class RetentionApplyOperator(_RdsRegionsMixin, BackstopAwsOperator):
                 gone.append(name)
                 continue
             if not is_managed(info.tags) or not info.available:
-                self.log.warning("Skipping %s: managed=%s status=%s", name, is_managed(info.tags), info.status)
+                self.log.warning(
+                    "Skipping %s: managed=%s status=%s", name, is_managed(info.tags), info.status
+                )
                 skipped.append(name)
                 continue
             if delete_snapshot(self.client(item["region"]), item["db_type"], name):
