@@ -94,6 +94,8 @@ def main() -> None:
 
     logging.disable(logging.INFO)  # the plan table of 20,000 rows is for task logs, not this output
 
+    # moto enforces its own manual-snapshot quota (default 1000 per region); lift it for the bench.
+    os.environ["MOTO_RDS_SNAPSHOT_LIMIT"] = str(INSTANCES * PER_INSTANCE * 2)
     stack = LocalStack(ROOT / ".local" / "bench" / "stack.json")
     stack.start()
     os.environ.update(stack.env())

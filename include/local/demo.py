@@ -46,6 +46,8 @@ class Scenario:
     policy_change: Callable[[dict], None] | None = None
     # The policy schedule whose last fire time is the run's logical date.
     schedule: str = "weekly"
+    # `airflow dags test -c`: the run's conf (params)
+    conf: dict | None = None
     # Runs before the DAG (e.g. `terraform apply`); returns lines to print.
     before: Callable[[Demo, Scenario], list[str]] | None = None
     summarize: Callable[[Demo, Scenario, dict], list[str]] | None = None
@@ -187,7 +189,8 @@ class Demo:
         logical_date = last_fire_time(POLICY, scenario.schedule)
         log = WORK / f"{number:02d}-{scenario.dag_id}.log"
         started = time.monotonic()
-        self.airflow("dags", "test", scenario.dag_id, logical_date.isoformat(), env=env, log=log)
+        conf = ["-c", json.dumps(scenario.conf)] if scenario.conf else []
+        self.airflow("dags", "test", *conf, scenario.dag_id, logical_date.isoformat(), env=env, log=log)
         elapsed = time.monotonic() - started
         run_id = self.latest_run_id(scenario.dag_id)
         state = self.run_state(scenario.dag_id, run_id)

@@ -71,6 +71,143 @@ ALL_OK = {
     "triflow-ai-analytics": "success",
 }
 
+
+def summarize_copies(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+    lines = []
+    for row in sorted(result["tasks"], key=lambda r: (r["task_id"], r["map_index"])):
+        if row["task_id"].startswith("copy_to_"):
+            xcom = row["xcom"] if isinstance(row["xcom"], dict) else {}
+            how = "adopted" if xcom.get("adopted") else ("copied" if xcom else "-")
+            lines.append(f"{row['task_id']:24} {row['label'] or '?':44} {row['state']:8} {how}")
+    dr = rds_client(demo, "ap-northeast-1")
+    for snap in dr.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
+        tags = {t["Key"]: t["Value"] for t in snap.get("TagList", [])}
+        lines.append(
+            f"in ap-northeast-1: {snap['DBSnapshotIdentifier']} encrypted={snap.get('Encrypted')} "
+            f"source={tags.get('backstop:source-arn', '-')}"
+        )
+    if not lines:
+        lines.append("nothing to copy")
+    return lines
+
+
+def expect_copies(count: int) -> Callable[[Demo, Scenario, dict], list[str]]:
+    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+        copies = rds_client(demo, "ap-northeast-1").describe_db_snapshots(SnapshotType="manual")[
+            "DBSnapshots"
+        ]
+        managed = [c for c in copies if {"Key": "backstop:managed", "Value": "true"} in c.get("TagList", [])]
+        return (
+            []
+            if len(managed) == count
+            else [f"expected {count} managed copies in ap-northeast-1, found {len(managed)}"]
+        )
+
+    return check
+
+
+EARLIER_WEEKS = ["20261025", "20261101", "20261108", "20261115"]
+
+
+def add_earlier_weekly_snapshots(demo: Demo, scenario: Scenario) -> list[str]:
+    """Older weekly snapshots of production, as a month of Sundays would have left them.
+
+    moto cannot backdate create times, so they are created now, seconds apart: the weekly,
+    monthly and yearly rules keep the newest of them, min_keep the next, the rest go.
+    """
+    client = rds_client(demo)
+    tags = [
+        {"Key": "backstop:managed", "Value": "true"},
+        {"Key": "backstop:policy", "Value": "triflow-rds-weekly"},
+        {"Key": "backstop:tier", "Value": "weekly"},
+    ]
+    made = []
+    for day in EARLIER_WEEKS:
+        name = f"triflow-ai-production-db-weekly-{day}"
+        try:
+            client.create_db_snapshot(
+                DBInstanceIdentifier="triflow-ai-production-db", DBSnapshotIdentifier=name, Tags=tags
+            )
+            made.append(name)
+        except client.exceptions.DBSnapshotAlreadyExistsFault:
+            pass
+    if "dba-before-upgrade" not in _manual_names(demo):
+        client.create_db_snapshot(
+            DBInstanceIdentifier="triflow-ai-production-db",
+            DBSnapshotIdentifier="dba-before-upgrade",
+            Tags=[{"Key": "owner", "Value": "dba"}],
+        )
+    return [f"added {len(made)} older managed snapshots and one unmanaged (dba-before-upgrade)"]
+
+
+def _manual_names(demo: Demo) -> set[str]:
+    return {
+        s["DBSnapshotIdentifier"]
+        for s in rds_client(demo).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    }
+
+
+def _report(demo: Demo, uri: str) -> dict:
+    import json
+
+    import boto3
+
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    s3 = boto3.client(
+        "s3",
+        region_name="ap-northeast-2",
+        endpoint_url=demo.stack.aws_endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def summarize_prune(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+    lines = []
+    for row in result["tasks"]:
+        xcom = row["xcom"] if isinstance(row["xcom"], dict) else {}
+        if row["task_id"] == "plan_retention" and xcom:
+            mode = "dry run" if xcom["dry_run"] else "real run"
+            lines.append(f"plan ({mode}): {xcom['counts']}")
+            lines.append(f"report: {xcom['report']}")
+            report = _report(demo, xcom["report"])
+            lines.append(f"  {'snapshot':44} {'region':15} {'age':6} {'decision':8} reason")
+            for d in report["decisions"]:
+                if d["action"] == "ignore" and not d["snapshot_id"].startswith("dba-"):
+                    continue  # automated snapshots: listed in the report
+                lines.append(
+                    f"  {d['snapshot_id']:44} {d['region']:15} {d['age']:6} {d['action']:8} {d['reason'][:80]}"
+                )
+            for halted in xcom.get("halted", []):
+                lines.append(f"  halted {halted}")
+        if row["task_id"] == "apply_retention" and xcom:
+            if xcom.get("dry_run"):
+                lines.append(f"apply: dry run, {len(xcom['would_delete'])} would be deleted, nothing deleted")
+            else:
+                lines.append(
+                    f"apply: deleted {len(xcom['deleted'])}, already gone {len(xcom['already_gone'])}"
+                )
+    lines.append(f"manual snapshots now in ap-northeast-2: {', '.join(sorted(_manual_names(demo)))}")
+    return lines
+
+
+def expect_pruned(deleted: bool) -> Callable[[Demo, Scenario, dict], list[str]]:
+    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+        names = _manual_names(demo)
+        problems = []
+        if "dba-before-upgrade" not in names:
+            problems.append("the unmanaged snapshot was deleted")
+        old = {f"triflow-ai-production-db-weekly-{d}" for d in EARLIER_WEEKS[:3]}
+        if deleted and old & names:
+            problems.append(f"expected {sorted(old & names)} to be deleted")
+        if not deleted and old - names:
+            problems.append(f"dry run deleted {sorted(old - names)}")
+        return problems
+
+    return check
+
+
 SCENARIOS = [
     Scenario(
         title="rds_weekly_snapshot: the Sunday 03:00 KST run",
@@ -99,5 +236,37 @@ SCENARIOS = [
         policy_change=add_ghost_database,
         summarize=summarize_snapshots,
         checks=expect_snapshot_states({**ALL_OK, "triflow-ai-ghost-db": "failed"}),
+    ),
+    Scenario(
+        title="rds_cross_region_copy: copy the new snapshots to the DR region",
+        dag_id="rds_cross_region_copy",
+        expect_state="success",
+        explain="Scheduled on the asset the weekly DAG updates. The newest managed snapshot of each database "
+        "whose policy has a DR region is copied to ap-northeast-1 with the DR KMS key, waited for there "
+        "(deferrable, pool of 20) and verified there.",
+        summarize=summarize_copies,
+        checks=expect_copies(2),
+    ),
+    Scenario(
+        title="retention_prune triggered by hand: a dry run",
+        dag_id="retention_prune",
+        schedule="daily",
+        expect_state="success",
+        explain="Earlier weekly snapshots are added first. A manual trigger defaults to a dry run: the plan "
+        "is printed and written to the report bucket, nothing is deleted.",
+        before=add_earlier_weekly_snapshots,
+        summarize=summarize_prune,
+        checks=expect_pruned(deleted=False),
+    ),
+    Scenario(
+        title="retention_prune with dry_run=false: the real run",
+        dag_id="retention_prune",
+        schedule="daily",
+        expect_state="success",
+        conf={"dry_run": False},
+        explain="Same plan, executed: snapshots no rule keeps are deleted; unmanaged and automated snapshots, "
+        "the newest per rule and the min_keep newest stay.",
+        summarize=summarize_prune,
+        checks=expect_pruned(deleted=True),
     ),
 ]

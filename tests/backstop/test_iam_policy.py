@@ -47,3 +47,10 @@ def test_snapshot_creation_requires_the_managed_tag():
     (statement,) = [s for s in POLICY["Statement"] if s["Sid"] == "CreateOnlyManagedSnapshots"]
     assert statement["Condition"]["StringEquals"]["aws:RequestTag/backstop:managed"] == "true"
     assert "rds:AddTagsToResource" in statement["Action"]
+
+
+def test_deletion_is_limited_to_managed_snapshots():
+    (statement,) = [s for s in POLICY["Statement"] if s["Sid"] == "DeleteOnlyManagedSnapshots"]
+    assert statement["Condition"]["StringEquals"]["aws:ResourceTag/backstop:managed"] == "true"
+    deleting = [s for s in POLICY["Statement"] if any("Delete" in a for a in s["Action"])]
+    assert deleting == [statement]
