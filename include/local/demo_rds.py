@@ -112,8 +112,8 @@ EARLIER_WEEKS = ["20261025", "20261101", "20261108", "20261115"]
 def add_earlier_weekly_snapshots(demo: Demo, scenario: Scenario) -> list[str]:
     """Older weekly snapshots of production, as a month of Sundays would have left them.
 
-    moto cannot backdate create times, so they are created now, seconds apart: the weekly,
-    monthly and yearly rules keep the newest of them, min_keep the next, the rest go.
+    moto cannot backdate create times, so they are created now, seconds apart and before this
+    week's run: the rules keep this week's, min_keep the newest earlier one, the rest go.
     """
     client = rds_client(demo)
     tags = [
@@ -214,7 +214,9 @@ SCENARIOS = [
         dag_id="rds_weekly_snapshot",
         expect_state="success",
         explain="One mapped task per protected database; each creates a managed manual snapshot, "
-        "waits for it (deferrable) and verifies it.",
+        "waits for it (deferrable) and verifies it. (First, the snapshots of four earlier Sundays are "
+        "added, as past runs would have left them; the retention scenarios below prune them.)",
+        before=add_earlier_weekly_snapshots,
         summarize=summarize_snapshots,
         checks=expect_snapshot_states(ALL_OK),
     ),
@@ -252,9 +254,8 @@ SCENARIOS = [
         dag_id="retention_prune",
         schedule="daily",
         expect_state="success",
-        explain="Earlier weekly snapshots are added first. A manual trigger defaults to a dry run: the plan "
-        "is printed and written to the report bucket, nothing is deleted.",
-        before=add_earlier_weekly_snapshots,
+        explain="A manual trigger defaults to a dry run: the plan is printed and written to the report "
+        "bucket, nothing is deleted.",
         summarize=summarize_prune,
         checks=expect_pruned(deleted=False),
     ),

@@ -380,6 +380,71 @@ class TerraformStatePolicy(_Strict):
         return self
 
 
+class DataCheck(_Strict):
+    """One verification query run against a restored database, with its expectation.
+
+    The query returns one value. `min_rows`: the value (e.g. COUNT(*)) is at least this.
+    `equals`: the value equals this. `max_age`: the value is a timestamp no older than this at
+    the restore point; a `freshness` check's timestamp is the newest committed row, used for RPO.
+    """
+
+    name: Slug
+    sql: str = Field(min_length=1)
+    min_rows: int | None = Field(default=None, ge=0)
+    equals: str | int | float | bool | None = None
+    max_age: Duration | None = None
+    freshness: bool = False
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> DataCheck:
+        given = [k for k in ("min_rows", "equals", "max_age") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"check {self.name!r} needs exactly one of min_rows, equals, max_age (got {given or 'none'})"
+            )
+        if self.freshness and self.max_age is None:
+            raise ValueError(
+                f"check {self.name!r}: freshness needs a max_age expectation (a timestamp query)"
+            )
+        return self
+
+
+class Drill(_Strict):
+    """A restore drill: restore, verify with real queries, measure RTO/RPO, delete.
+
+    `pitr` restores the source to `restore_offset` before now (or the latest restorable time);
+    `dr_snapshot` restores the newest managed copy in `dr_region`.
+    """
+
+    name: Slug
+    kind: Literal["pitr", "dr_snapshot"] = "pitr"
+    source: RdsIdentifier
+    region: Region | None = None
+    dr_region: Region | None = None
+    schedule: Slug = "monthly-drill"
+    restore_offset: Duration | None = timedelta(minutes=5)  # None = latest restorable time
+    instance_class: str = "db.t4g.medium"
+    max_lifetime: Duration = timedelta(hours=3)
+    database: str = "triflow"
+    credentials_secret: str | None = None  # Secrets Manager secret id holding username/password
+    credentials_conn_id: str | None = None  # or an Airflow connection
+    checks: list[DataCheck] = Field(min_length=1)
+    objectives: Objectives
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Drill:
+        if (self.credentials_secret is None) == (self.credentials_conn_id is None):
+            raise ValueError("give exactly one of credentials_secret or credentials_conn_id")
+        if self.kind == "dr_snapshot" and self.dr_region is None:
+            raise ValueError("a dr_snapshot drill needs dr_region")
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"check names must be unique: {names}")
+        if sum(c.freshness for c in self.checks) > 1:
+            raise ValueError("at most one check can be the freshness (RPO) check")
+        return self
+
+
 class BackupPolicy(_Strict):
     """The whole policy file."""
 
@@ -388,6 +453,7 @@ class BackupPolicy(_Strict):
     schedules: dict[Slug, Schedule] = Field(min_length=1)
     rds_snapshots: list[SnapshotPolicy] = []
     terraform_state: TerraformStatePolicy | None = None
+    drills: list[Drill] = []
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
@@ -413,6 +479,15 @@ class BackupPolicy(_Strict):
                 f"defaults.retention_schedule: {self.defaults.retention_schedule!r} is not defined under "
                 f"'schedules' (defined: {sorted(self.schedules)})"
             )
+        for i, drill in enumerate(self.drills):
+            if drill.schedule not in self.schedules:
+                raise ValueError(
+                    f"drills[{i}].schedule: {drill.schedule!r} is not defined under 'schedules' "
+                    f"(defined: {sorted(self.schedules)})"
+                )
+        drill_names = [d.name for d in self.drills]
+        if len(set(drill_names)) != len(drill_names):
+            raise ValueError(f"drills: names must be unique; got {drill_names}")
         if self.terraform_state is not None and self.terraform_state.schedule not in self.schedules:
             raise ValueError(
                 f"terraform_state.schedule: {self.terraform_state.schedule!r} is not defined under "
@@ -455,6 +530,8 @@ def _key_path(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         elif str(part).startswith(("function-", "constrained-")) or part in ("tagged-union",):
             continue
+        elif part == "[key]":
+            out += " (the key itself)"
         else:
             out += f".{part}" if out else str(part)
     return out
