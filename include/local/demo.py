@@ -214,6 +214,7 @@ class Demo:
             print(indent(f"slack -> {message['channel']}: {message['text']}"))
         if not result["slack"]:
             print(indent("slack: no messages"))
+        result["problems"] = problems
         verdict = "OK" if not problems else "UNEXPECTED: " + "; ".join(problems)
         print(indent(f"=> {verdict}"))
         return not problems
@@ -271,7 +272,7 @@ def main() -> int:
     step("Summary")
     for number, scenario in enumerate(scenarios, start=1):
         r = scenario.result
-        mark = "ok " if r.get("state") == scenario.expect_state else "BAD"
+        mark = "ok " if r.get("state") == scenario.expect_state and not r.get("problems") else "BAD"
         print(
             f"    {mark} [{number}] {scenario.dag_id:24} {r.get('state', 'not run'):8} "
             f"{r.get('seconds', 0):5.1f} s  {scenario.title}"
