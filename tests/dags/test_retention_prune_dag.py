@@ -183,3 +183,34 @@ def test_apply_skips_a_snapshot_that_lost_its_managed_tag(fleet, rds):
     }
     result = RetentionApplyOperator(task_id="apply", plan=plan).execute({"run_id": "t"})
     assert result["skipped"] == [names[0]] and names[0] in _names(rds)
+
+
+def test_source_of_a_copy_in_flight_is_kept(fleet, rds, local_stack):
+    """The plan reads in-flight copies from the DR region's inventory (status rewritten to 'copying')."""
+    names = _seed_snapshots(rds)
+    source_arn = rds.describe_db_snapshots(DBSnapshotIdentifier=names[0])["DBSnapshots"][0]["DBSnapshotArn"]
+    dr = boto3.client("rds", region_name="ap-northeast-1", endpoint_url=local_stack.aws_endpoint_url)
+    dr.copy_db_snapshot(
+        SourceDBSnapshotIdentifier=source_arn,
+        TargetDBSnapshotIdentifier=names[0],
+        SourceRegion="ap-northeast-2",
+        KmsKeyId="alias/backstop-dr",
+        Tags=[*MANAGED, {"Key": "backstop:source-arn", "Value": source_arn}],
+    )
+    op = RetentionPlanOperator(
+        task_id="plan_retention",
+        regions=["ap-northeast-2", "ap-northeast-1"],
+        rules=retention_rules(load_policy()),
+        report_bucket="triflow-backstop-reports",
+        alert_channel="#triflow-alerts",
+    )
+
+    def still_copying(parsed, **_):
+        for snapshot in parsed.get("DBSnapshots", []):
+            snapshot["Status"] = "copying"
+
+    op.client("ap-northeast-1").meta.events.register("after-call.rds.DescribeDBSnapshots", still_copying)
+    result = op.execute({"run_id": "t", "params": {"dry_run": False}, "logical_date": None, "dag_run": None})
+
+    deleted = {d["snapshot_id"] for d in result["deletions"] if d["region"] == "ap-northeast-2"}
+    assert deleted == {names[1]}  # names[0] would go too, but a copy of it is still in flight
