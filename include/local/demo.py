@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from include.local import fleet as fleet_module
 from include.local import settings as local_settings
 from include.local.slack_recorder import RecorderClient
 from include.local.stack import LocalStack
+from include.local.up import airflow_env
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".local" / "demo"
@@ -74,16 +74,7 @@ class Demo:
         print(indent(fleet_module.format_summary(summary)))
         self.slack = RecorderClient(self.stack.slack_base_url)
         home = WORK / "airflow"
-        self.env = {
-            **os.environ,
-            **self.stack.env(),
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
+        self.env = airflow_env(self.stack, home)
         step(f"Preparing Airflow metadata DB in {home.relative_to(ROOT)}")
         self.airflow("db", "migrate", quiet=True)
         for argv in local_settings.pool_commands(local_settings.load_settings(environ=self.env)):
@@ -103,70 +94,26 @@ class Demo:
             raise SystemExit(f"`airflow {' '.join(args)}` failed with exit code {done.returncode}")
         return done.returncode
 
-    def task_states(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Task instances and XCom return values of a run, read from the demo's metadata DB."""
-        code = (
-            "import json,sys\n"
-            "from airflow.utils.session import create_session\n"
-            "from airflow.models.taskinstance import TaskInstance as TI\n"
-            "from airflow.models.xcom import XComModel as X\n"
-            "rows=[]\n"
-            "with create_session() as s:\n"
-            "  for ti in s.query(TI).filter(TI.dag_id==sys.argv[1], TI.run_id==sys.argv[2]):\n"
-            "    x=s.query(X).filter(X.dag_id==ti.dag_id,X.run_id==ti.run_id,X.task_id==ti.task_id,"
-            "X.map_index==ti.map_index,X.key=='return_value').first()\n"
-            "    rows.append({'task_id':ti.task_id,'map_index':ti.map_index,'state':str(ti.state),"
-            "'label':ti.rendered_map_index,'tries':ti.try_number,"
-            "'duration':ti.duration,'xcom':(x.value if x else None)})\n"
-            "print(json.dumps(rows, default=str))\n"
-        )
+    def latest_run(self, dag_id: str) -> dict[str, Any]:
+        """The newest run of a DAG from the demo's metadata DB: run id, state, task instances
+        with their return values (a separate process, so it reads what `airflow dags test` wrote)."""
         out = subprocess.run(
-            [sys.executable, "-c", code, dag_id, run_id],
+            [sys.executable, "-c", _LATEST_RUN, dag_id],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=120,
         )
         if out.returncode != 0:
-            raise SystemExit(f"could not read task states: {out.stderr[-2000:]}")
-        rows = json.loads(out.stdout.strip().splitlines()[-1])
-        for row in rows:
+            raise SystemExit(f"could not read the run of {dag_id}: {out.stderr[-2000:]}")
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+        for row in run["tasks"]:
             if isinstance(row["xcom"], str):
                 try:
                     row["xcom"] = json.loads(row["xcom"])
                 except json.JSONDecodeError:
                     pass
-        return rows
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        code = (
-            "import sys\nfrom airflow.utils.session import create_session\n"
-            "from airflow.models.dagrun import DagRun\n"
-            "with create_session() as s:\n"
-            "  r=s.query(DagRun).filter(DagRun.dag_id==sys.argv[1],DagRun.run_id==sys.argv[2]).one()\n"
-            "  print(r.state)\n"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code, dag_id, run_id],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return out.stdout.strip().splitlines()[-1] if out.returncode == 0 else "unknown"
-
-    def latest_run_id(self, dag_id: str) -> str:
-        code = (
-            "import sys\nfrom airflow.utils.session import create_session\n"
-            "from airflow.models.dagrun import DagRun\n"
-            "with create_session() as s:\n"
-            "  r=s.query(DagRun).filter(DagRun.dag_id==sys.argv[1]).order_by(DagRun.id.desc()).first()\n"
-            "  print(r.run_id)\n"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code, dag_id], env=self.env, capture_output=True, text=True, timeout=120
-        )
-        return out.stdout.strip().splitlines()[-1]
+        return run
 
     # --- running -------------------------------------------------------------------------
 
@@ -192,13 +139,13 @@ class Demo:
         conf = ["-c", json.dumps(scenario.conf)] if scenario.conf else []
         self.airflow("dags", "test", *conf, scenario.dag_id, logical_date.isoformat(), env=env, log=log)
         elapsed = time.monotonic() - started
-        run_id = self.latest_run_id(scenario.dag_id)
-        state = self.run_state(scenario.dag_id, run_id)
+        run = self.latest_run(scenario.dag_id)
+        run_id, state = run["run_id"], run["state"]
         result = {
             "run_id": run_id,
             "state": state,
             "seconds": elapsed,
-            "tasks": self.task_states(scenario.dag_id, run_id),
+            "tasks": run["tasks"],
             "slack": self.slack.messages(),
             "log": log,
         }
@@ -221,6 +168,25 @@ class Demo:
 
     def stop(self) -> None:
         self.stack.stop()
+
+
+_LATEST_RUN = """
+import json, sys
+from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance as TI
+from airflow.models.xcom import XComModel as X
+from airflow.utils.session import create_session
+with create_session() as s:
+    run = s.query(DagRun).filter(DagRun.dag_id == sys.argv[1]).order_by(DagRun.id.desc()).first()
+    tasks = []
+    for ti in s.query(TI).filter(TI.dag_id == run.dag_id, TI.run_id == run.run_id):
+        x = s.query(X).filter(X.dag_id == ti.dag_id, X.run_id == ti.run_id, X.task_id == ti.task_id,
+                              X.map_index == ti.map_index, X.key == "return_value").first()
+        tasks.append({"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
+                      "label": ti.rendered_map_index, "tries": ti.try_number, "duration": ti.duration,
+                      "xcom": x.value if x else None})
+    print(json.dumps({"run_id": run.run_id, "state": str(run.state), "tasks": tasks}, default=str))
+"""
 
 
 # --- helpers -------------------------------------------------------------------------------

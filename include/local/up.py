@@ -36,13 +36,14 @@ def airflow_env(stack: LocalStack, home: Path) -> dict[str, str]:
 
 
 def main() -> int:
-    stack = LocalStack(seed=True, detach=True)
     try:
         stack = LocalStack.attach()
-        if not all(stack.health().values()):
-            raise RuntimeError("stale")
+        healthy = all(stack.health().values())
+    except Exception:  # no state file, or a stale one
+        healthy = False
+    if healthy:
         print(f"Reusing the local stack: AWS {stack.aws_endpoint_url}, Slack {stack.slack_base_url}")
-    except Exception:
+    else:
         stack = LocalStack(seed=True, detach=True)
         stack.start()
         print(f"Started the local stack: AWS {stack.aws_endpoint_url}, Slack {stack.slack_base_url}")

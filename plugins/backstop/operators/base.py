@@ -62,6 +62,28 @@ class BackstopAwsOperator(BaseOperator):
         )
 
 
+class RegionalClientsMixin:
+    """boto3 clients for several regions from the operator's one connection, cached per region.
+
+    For operators that read or act in more than one region (source and DR regions). Tests
+    register botocore event handlers on `client(region)` to inject faults.
+    """
+
+    regional_hook_class_path: str = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
+
+    def client(self, region: str) -> Any:
+        cache = self.__dict__.setdefault("_regional_clients", {})
+        if region not in cache:
+            cache[region] = make_hook(
+                self.regional_hook_class_path,
+                aws_conn_id=self.aws_conn_id,  # type: ignore[attr-defined]
+                region_name=region,
+                verify=self.verify,  # type: ignore[attr-defined]
+                botocore_config=self.botocore_config,  # type: ignore[attr-defined]
+            ).conn
+        return cache[region]
+
+
 def make_hook(
     hook_class_path: str,
     *,

@@ -37,7 +37,7 @@ from backstop.naming import (
     snapshot_name,
     tag_value,
 )
-from backstop.operators.base import BackstopAwsOperator
+from backstop.operators.base import BackstopAwsOperator, RegionalClientsMixin
 
 RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
 
@@ -68,7 +68,7 @@ def check_quota(client: Any, db_type: str, quota: int | None, what: str) -> None
         )
 
 
-class RdsResolveTargetsOperator(BackstopAwsOperator):
+class RdsResolveTargetsOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Turn the policy's resource list into one snapshot job per database.
 
     Resources named by id pass through unchanged (a missing one fails its own snapshot task,
@@ -88,19 +88,8 @@ class RdsResolveTargetsOperator(BackstopAwsOperator):
         super().__init__(**kwargs)
         self.targets = targets
 
-    def _client(self, region: str) -> Any:
-        from backstop.operators.base import make_hook
-
-        return make_hook(
-            RDS_HOOK,
-            aws_conn_id=self.aws_conn_id,
-            region_name=region,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-        ).conn
-
     def _matching(self, region: str, db_type: str, wanted: dict[str, str]) -> list[str]:
-        client = self._client(region)
+        client = self.client(region)
         if db_type == "instance":
             pages = client.get_paginator("describe_db_instances").paginate()
             items = [(i["DBInstanceIdentifier"], i.get("TagList")) for p in pages for i in p["DBInstances"]]
@@ -381,7 +370,7 @@ class RdsManagedSnapshotOperator(BackstopAwsOperator):
         return bool(item.get("StorageEncrypted"))
 
 
-class RdsPlanCopiesOperator(BackstopAwsOperator):
+class RdsPlanCopiesOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Find the snapshots that still need a copy in one DR region.
 
     For each policy that lists this DR region, the newest available managed snapshot of each
@@ -400,17 +389,6 @@ class RdsPlanCopiesOperator(BackstopAwsOperator):
         super().__init__(**kwargs)
         self.destination_region = destination_region
         self.sources = sources
-
-    def client(self, region: str) -> Any:
-        from backstop.operators.base import make_hook
-
-        return make_hook(
-            RDS_HOOK,
-            aws_conn_id=self.aws_conn_id,
-            region_name=region,
-            verify=self.verify,
-            botocore_config=self.botocore_config,
-        ).conn
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         policies_by_region: dict[str, set[str]] = {}

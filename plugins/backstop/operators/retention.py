@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from backstop.aws.rds import delete_snapshot, list_snapshots
 from backstop.naming import SOURCE_ARN_TAG, is_managed
-from backstop.operators.base import BackstopAwsOperator, make_hook
+from backstop.operators.base import BackstopAwsOperator, RegionalClientsMixin
 
 RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
 S3_HOOK = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
@@ -72,23 +72,7 @@ def rules_from_dict(value: dict[str, Any] | None) -> Any:
     )
 
 
-class _RdsRegionsMixin:
-    """Per-region RDS clients from the same connection, cached (tests hook into them)."""
-
-    def client(self, region: str) -> Any:
-        cache = self.__dict__.setdefault("_clients", {})
-        if region not in cache:
-            cache[region] = make_hook(
-                RDS_HOOK,
-                aws_conn_id=self.aws_conn_id,  # type: ignore[attr-defined]
-                region_name=region,
-                verify=self.verify,  # type: ignore[attr-defined]
-                botocore_config=self.botocore_config,  # type: ignore[attr-defined]
-            ).conn
-        return cache[region]
-
-
-class RetentionPlanOperator(_RdsRegionsMixin, BackstopAwsOperator):
+class RetentionPlanOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Inventory snapshots, plan retention, report the plan; returns the deletions.
 
     :param regions: every region to inventory (source regions and DR regions).
@@ -228,7 +212,7 @@ class RetentionPlanOperator(_RdsRegionsMixin, BackstopAwsOperator):
         post_message(self.alert_channel, text + ": " + "; ".join(lines)[:1000], blocks, self.slack_conn_id)
 
 
-class RetentionApplyOperator(_RdsRegionsMixin, BackstopAwsOperator):
+class RetentionApplyOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Delete what the plan decided, unless it is a dry run.
 
     The snapshots are listed again first (describe pages, one listing per region and kind, not
