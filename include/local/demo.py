@@ -33,6 +33,8 @@ from include.local.stack import LocalStack
 from include.local.up import airflow_env
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "plugins") not in sys.path:  # `make demo` sets PYTHONPATH; `python -m` alone does not
+    sys.path.insert(0, str(ROOT / "plugins"))
 WORK = ROOT / ".local" / "demo"
 POLICY = ROOT / "include" / "backup_policy.yaml"
 

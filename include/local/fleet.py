@@ -48,6 +48,11 @@ AURORA_ENGINE = "aurora-postgresql"
 AURORA_ENGINE_VERSION = "15.4"
 
 REPORT_BUCKET = "triflow-backstop-reports"
+# Terraform state: the S3 backend bucket (versioned, as Terraform recommends) and the vaults
+# (Object Lock enabled at creation; it cannot be turned on later for a bucket on AWS).
+TERRAFORM_BACKEND_BUCKET = "triflow-terraform-state"
+TFSTATE_VAULT_BUCKET = "triflow-backstop-tfstate-vault"
+TFSTATE_DR_VAULT_BUCKET = "triflow-backstop-tfstate-vault-dr"
 DB_MASTER_SECRET = "triflow/production/db-master"
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
@@ -217,14 +222,29 @@ def _instance_summary(db: dict[str, Any]) -> dict[str, Any]:
 # --- S3 / Secrets Manager ------------------------------------------------------
 
 
-def _ensure_bucket(s3, name: str, region: str) -> str:
+def _ensure_bucket(s3, name: str, region: str, purpose: str = "backstop-reports") -> str:
     try:
         s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
     except ClientError as exc:
         if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(project=PROJECT, purpose="backstop-reports")})
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(project=PROJECT, purpose=purpose)})
+    return f"arn:aws:s3:::{name}"
+
+
+def _ensure_lock_bucket(s3, name: str, region: str, purpose: str) -> str:
+    """A bucket created with Object Lock enabled (versioning comes with it); adopted if present."""
+    try:
+        s3.create_bucket(
+            Bucket=name,
+            CreateBucketConfiguration={"LocationConstraint": region},
+            ObjectLockEnabledForBucket=True,
+        )
+    except ClientError as exc:
+        if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(project=PROJECT, purpose=purpose)})
     return f"arn:aws:s3:::{name}"
 
 
@@ -349,7 +369,21 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         Tags=_tags(environment="production", project=PROJECT, backstop_tier="weekly"),
     )
 
-    bucket_arn = _ensure_bucket(_client("s3", endpoint_url, PRIMARY_REGION), REPORT_BUCKET, PRIMARY_REGION)
+    s3_primary = _client("s3", endpoint_url, PRIMARY_REGION)
+    bucket_arn = _ensure_bucket(s3_primary, REPORT_BUCKET, PRIMARY_REGION)
+    buckets = {REPORT_BUCKET: bucket_arn}
+    buckets[TERRAFORM_BACKEND_BUCKET] = _ensure_bucket(
+        s3_primary, TERRAFORM_BACKEND_BUCKET, PRIMARY_REGION, "terraform-backend"
+    )
+    buckets[TFSTATE_VAULT_BUCKET] = _ensure_lock_bucket(
+        s3_primary, TFSTATE_VAULT_BUCKET, PRIMARY_REGION, "backstop-tfstate-vault"
+    )
+    buckets[TFSTATE_DR_VAULT_BUCKET] = _ensure_lock_bucket(
+        _client("s3", endpoint_url, DR_REGION),
+        TFSTATE_DR_VAULT_BUCKET,
+        DR_REGION,
+        "backstop-tfstate-vault-dr",
+    )
 
     return {
         "endpoint_url": endpoint_url,
@@ -371,7 +405,7 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
                 "instance_arn": analytics_instance.get("DBInstanceArn"),
             }
         },
-        "buckets": {REPORT_BUCKET: bucket_arn},
+        "buckets": buckets,
         "secrets": {DB_MASTER_SECRET: secret_arn},
     }
 
