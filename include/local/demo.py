@@ -63,6 +63,7 @@ class Demo:
         self.stack = LocalStack(WORK / "stack.json", seed=False)
         self.env: dict[str, str] = {}
         self.slack: RecorderClient | None = None
+        self.dataplane: Any = None  # the embedded PostgreSQL (include/local/dataplane.py), once started
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -77,6 +78,11 @@ class Demo:
         self.slack = RecorderClient(self.stack.slack_base_url)
         home = WORK / "airflow"
         self.env = airflow_env(self.stack, home)
+        step("Starting the local data plane (embedded PostgreSQL standing in for RDS storage)")
+        from include.local import demo_drill
+
+        for line in demo_drill.start_dataplane(self):
+            print(indent(line))
         step(f"Preparing Airflow metadata DB in {home.relative_to(ROOT)}")
         self.airflow("db", "migrate", quiet=True)
         for argv in local_settings.pool_commands(local_settings.load_settings(environ=self.env)):
@@ -169,7 +175,12 @@ class Demo:
         return not problems
 
     def stop(self) -> None:
-        self.stack.stop()
+        from include.local import demo_drill
+
+        try:
+            demo_drill.stop_dataplane(self)
+        finally:
+            self.stack.stop()
 
 
 _LATEST_RUN = """
@@ -214,15 +225,10 @@ def last_fire_time(policy_path: Path, schedule: str) -> datetime:
 
 def all_scenarios() -> list[Scenario]:
     """Every pipeline's scenarios, in the order the demo runs them (one module per pipeline)."""
-    from include.local import demo_rds
+    from include.local import demo_drill, demo_rds, demo_terraform
 
-    modules = [demo_rds]
-    try:
-        from include.local import demo_terraform
-
-        modules.append(demo_terraform)
-    except ImportError:
-        pass
+    # demo_drill after demo_rds: the DR drill restores the copy made by rds_cross_region_copy.
+    modules = [demo_rds, demo_drill, demo_terraform]
     return [scenario for module in modules for scenario in module.SCENARIOS]
 
 

@@ -1,0 +1,130 @@
+"""Runbook 2 as a form: restore an RDS instance to a point in time, verify it, copy tables back.
+
+Trigger by hand (schedule None) with the form: source instance, restore time (UTC; empty =
+the latest restorable time), target instance id, instance class, checks to run, tables to
+copy back. `plan` checks the time against the source's restorable window before anything
+is created (a bad value fails with the valid window). Then restore -> wait -> verify (the
+chosen checks with psycopg) -> report (endpoint and check results: JSON under
+reports/restores/ and Slack). When tables are chosen, `approve` (Airflow's ApprovalOperator)
+waits for a human; only then `copy_back` pg_dumps each table from the restored instance
+into the original, keeping the replaced table in schema backstop_before_restore_<ts>.
+The restored instance is kept for investigation (tagged backstop:managed, not a drill):
+delete it by hand when done. Promotion (Runbook 2 option A) is a documented manual step.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import DAG, Param, task
+
+from backstop.dag_defaults import dag_kwargs
+from backstop.operators.drill import (
+    CopyBackOperator,
+    DrillReportOperator,
+    DrillRestoreOperator,
+    DrillVerifyOperator,
+    ManualRestorePlanOperator,
+    RdsInstanceWaitOperator,
+    drill_spec,
+)
+from backstop.policy import load_policy
+
+policy = load_policy()
+
+# The sources offered in the form: every drill's source (their checks and credentials).
+sources: dict[str, dict] = {}
+for drill in policy.drills:
+    spec = drill_spec(policy, drill)
+    if drill.kind == "pitr" or spec["source"] not in sources:
+        sources[spec["source"]] = spec
+
+if sources:
+    check_names = sorted({c["name"] for s in sources.values() for c in s["checks"]})
+    aws = {"aws_conn_id": policy.defaults.aws_conn_id}
+    with DAG(
+        dag_id="restore_point_in_time",
+        description="Runbook 2: restore to a point in time, verify, copy tables back after approval",
+        schedule=None,
+        doc_md=__doc__,
+        params={
+            "source": Param(
+                sorted(sources)[0], type="string", enum=sorted(sources), description="source DB instance"
+            ),
+            "restore_time": Param(
+                "",
+                type=["null", "string"],
+                description="UTC date-time, e.g. 2026-11-22T01:30:00Z; empty = latest restorable time",
+            ),
+            "target_instance_id": Param(
+                "",
+                type=["null", "string"],
+                description="new instance id; empty = <source>-restore-<YYYYMMDDHHMM>",
+            ),
+            "instance_class": Param(
+                "db.t4g.medium", type="string", description="instance class of the restore"
+            ),
+            "checks": Param(
+                check_names,
+                type="array",
+                items={"type": "string", "enum": check_names},
+                description="data checks to run on the restored database (empty = all of the source's)",
+            ),
+            "tables": Param(
+                [],
+                type="array",
+                items={"type": "string", "pattern": r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"},
+                description="schema.table to copy back into the original after approval (empty = none)",
+            ),
+        },
+        **dag_kwargs(policy, tags=["rds", "restore"]),
+    ) as dag:
+        plan = ManualRestorePlanOperator(
+            task_id="plan",
+            sources=sources,
+            **aws,
+        )
+        restore = DrillRestoreOperator(task_id="restore", plan=plan.output, **aws)
+        wait = RdsInstanceWaitOperator(
+            task_id="wait_available",
+            instance_id="{{ ti.xcom_pull(task_ids='plan')['instance_id'] }}",
+            deferrable=policy.defaults.deferrable,
+            region_name="{{ ti.xcom_pull(task_ids='plan')['restore_region'] }}",
+            **aws,
+        )
+        verify = DrillVerifyOperator(task_id="verify", plan=plan.output, **aws)
+        report = DrillReportOperator(
+            task_id="report",
+            spec={"name": "manual-restore", "kind": "manual"},
+            task_ids={"plan": "plan", "restore": "restore", "wait": "wait_available", "verify": "verify"},
+            report_bucket=policy.defaults.report_bucket,
+            region_name=policy.defaults.region,
+            channel=policy.defaults.slack.channel,
+            slack_conn_id=policy.defaults.slack.conn_id,
+            trigger_rule="all_done",
+            **aws,
+        )
+
+        @task.branch(task_id="route")
+        def route(params=None) -> list[str]:
+            return ["approve"] if params.get("tables") else []
+
+        approve = ApprovalOperator(
+            task_id="approve",
+            subject="Copy {{ params.tables | join(', ') }} from {{ ti.xcom_pull(task_ids='plan')['instance_id'] }} "
+            "back into {{ params.source }}?",
+            body=(
+                "Restored {{ params.source }} to {{ ti.xcom_pull(task_ids='plan')['restore_point'] }} as "
+                "{{ ti.xcom_pull(task_ids='plan')['instance_id'] }}. Checks: "
+                "{% for c in (ti.xcom_pull(task_ids='verify') or {}).get('checks', []) %}"
+                "{{ c.name }}={{ c.observed }} ({{ 'ok' if c.passed else 'FAILED' }}) {% endfor %}. "
+                "Approving replaces these tables in the ORIGINAL database; the current tables are kept "
+                "in schema backstop_before_restore_<timestamp>."
+            ),
+            response_timeout=timedelta(hours=24),
+        )
+        copy_back = CopyBackOperator(task_id="copy_back", plan=plan.output, **aws)
+        restore >> wait >> verify >> report
+        verify >> route() >> approve >> copy_back
+    globals()[dag.dag_id] = dag
