@@ -1,23 +1,15 @@
 """Deferrable wait for an RDS DB instance to become available, or to be gone.
 
-Runs in the triggerer. Polls DescribeDBInstances through the provider's RdsHook in a worker
-thread (the provider's own RdsDbAvailableTrigger needs aiobotocore, which Backstop does not
-install). A restore that ends in a terminal state (`failed`, `incompatible-restore`, ...) is
+Polls DescribeDBInstances (see backstop.triggers.base). A restore that ends in a terminal state (`failed`, `incompatible-restore`, ...) is
 an error at once, not a timeout; an instance that vanishes while we wait for `available`
 is an error too.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from backstop.operators.base import make_hook
-
-RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
+from backstop.triggers.base import PollingTrigger
 
 FAILED_STATES = frozenset(
     {
@@ -60,77 +52,24 @@ def instance_state(client: Any, instance_id: str, target: str) -> tuple[str, str
     return "pending", f"{instance_id} is {status!r}, waiting for {target}"
 
 
-class RdsInstanceStateTrigger(BaseTrigger):
+class RdsInstanceStateTrigger(PollingTrigger):
     """Fire once the instance reached `target` ("available" | "deleted"), failed, or timed out.
 
     Emits `{"status": "success" | "failed" | "not_found" | "timeout", "instance_id", "message"}`.
     """
 
+    subject_fields = ("instance_id", "target")
+    event_key = "instance_id"
+
     def __init__(
-        self,
-        *,
-        instance_id: str,
-        target: str = "available",
-        poll_interval: float = 30,
-        max_attempts: int = 120,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict | None = None,
+        self, *, instance_id: str, target: str = "available", max_attempts: int = 120, **kwargs: Any
     ) -> None:
-        super().__init__()
+        super().__init__(max_attempts=max_attempts, **kwargs)
         self.instance_id = instance_id
         self.target = target
-        self.poll_interval = poll_interval
-        self.max_attempts = max_attempts
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-        self._hook: Any = None
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "instance_id": self.instance_id,
-                "target": self.target,
-                "poll_interval": self.poll_interval,
-                "max_attempts": self.max_attempts,
-                "aws_conn_id": self.aws_conn_id,
-                "region_name": self.region_name,
-                "verify": self.verify,
-                "botocore_config": self.botocore_config,
-            },
-        )
+    def subject(self) -> str:
+        return self.instance_id
 
-    @property
-    def hook(self) -> Any:
-        if self._hook is None:
-            self._hook = make_hook(
-                RDS_HOOK,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-            )
-        return self._hook
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        message = ""
-        for attempt in range(1, self.max_attempts + 1):
-            status, message = await asyncio.to_thread(
-                instance_state, self.hook.conn, self.instance_id, self.target
-            )
-            if status != "pending":
-                yield TriggerEvent({"status": status, "instance_id": self.instance_id, "message": message})
-                return
-            self.log.info("Waiting (%d/%d): %s", attempt, self.max_attempts, message)
-            await asyncio.sleep(self.poll_interval)
-        yield TriggerEvent(
-            {
-                "status": "timeout",
-                "instance_id": self.instance_id,
-                "message": f"gave up after {self.max_attempts} polls; last seen: {message}",
-            }
-        )
+    def poll(self, client: Any) -> tuple[str, str]:
+        return instance_state(client, self.instance_id, self.target)
