@@ -41,7 +41,7 @@ from backstop.naming import (
     run_date,
     to_tag_list,
 )
-from backstop.operators.base import BackstopAwsOperator, make_hook
+from backstop.operators.base import BackstopAwsOperator, RegionalClientsMixin
 
 RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
 S3_HOOK = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
@@ -95,16 +95,6 @@ def drill_instance_name(source: str, day: Any) -> str:
 def is_drill_instance(tags: dict[str, str]) -> bool:
     """Only these may be deleted by drills and the sweeper."""
     return is_managed(tags) and tags.get(DRILL_TAG) == "true"
-
-
-def rds_client(op: BackstopAwsOperator, region: str | None) -> Any:
-    return make_hook(
-        RDS_HOOK,
-        aws_conn_id=op.aws_conn_id,
-        region_name=region,
-        verify=op.verify,
-        botocore_config=op.botocore_config,
-    ).conn
 
 
 def describe_instance(client: Any, instance_id: str) -> dict[str, Any] | None:
@@ -237,7 +227,7 @@ class _NamesItsSource:
 # --- planners --------------------------------------------------------------------------------
 
 
-class DrillPreflightOperator(_NamesItsSource, BackstopAwsOperator):
+class DrillPreflightOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
     """Check the source, clear a leftover drill instance, decide what to restore: the plan.
 
     Fails (without retries) when the source is missing or not available, or when an instance
@@ -259,7 +249,7 @@ class DrillPreflightOperator(_NamesItsSource, BackstopAwsOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         spec = self.spec
         started = datetime.now(UTC)
-        source_client = rds_client(self, spec["region"])
+        source_client = self.client(spec["region"])
         source = describe_instance(source_client, spec["source"])
         if source is None:
             raise AirflowFailException(
@@ -270,7 +260,7 @@ class DrillPreflightOperator(_NamesItsSource, BackstopAwsOperator):
                 f"drill {spec['name']}: source {spec['source']} is {source.get('DBInstanceStatus')!r}, not available"
             )
         target = drill_instance_name(spec["source"], run_date(context, spec["timezone"]))
-        client = rds_client(self, spec["restore_region"])
+        client = self.client(spec["restore_region"])
         self._clear_leftover(client, target)
         expires = started + timedelta(seconds=spec["max_lifetime_seconds"])
         plan: dict[str, Any] = {
@@ -369,7 +359,7 @@ class DrillPreflightOperator(_NamesItsSource, BackstopAwsOperator):
         wait_gone(client, target, self.poll_interval, self.max_attempts, self.log)
 
 
-class ManualRestorePlanOperator(BackstopAwsOperator):
+class ManualRestorePlanOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Runbook 2's form, checked before anything is created: the plan of a manual PITR restore.
 
     Reads the run's params: source, restore_time (UTC, ISO 8601; empty = latest restorable),
@@ -410,7 +400,7 @@ class ManualRestorePlanOperator(BackstopAwsOperator):
             raise AirflowFailException(
                 f"restore time {self.restore_time!r} is not an ISO 8601 date-time: {exc}"
             ) from None
-        client = rds_client(self, spec["region"])
+        client = self.client(spec["region"])
         source = describe_instance(client, self.source)
         if source is None:
             raise AirflowFailException(f"source {self.source} does not exist in {spec['region']}")
@@ -480,7 +470,7 @@ class ManualRestorePlanOperator(BackstopAwsOperator):
 # --- restore, wait ------------------------------------------------------------------------------
 
 
-class DrillRestoreOperator(_NamesItsSource, BackstopAwsOperator):
+class DrillRestoreOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
     """Create the restored instance from the plan (PITR or from the DR snapshot).
 
     PITR passes the source's DB subnet group, VPC security groups, parameter group and option
@@ -500,7 +490,7 @@ class DrillRestoreOperator(_NamesItsSource, BackstopAwsOperator):
         from backstop import dataplane
 
         plan = self.plan
-        client = rds_client(self, plan["restore_region"])
+        client = self.client(plan["restore_region"])
         target = plan["instance_id"]
         existing = describe_instance(client, target)
         if existing is not None:
@@ -590,7 +580,7 @@ def _subnet_group_exists(client: Any, name: str) -> bool:
         return False
 
 
-class RdsInstanceWaitOperator(BackstopAwsOperator):
+class RdsInstanceWaitOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Wait until a DB instance is available (or gone: target="deleted"); deferrable."""
 
     aws_hook_class_path = RDS_HOOK
@@ -697,7 +687,7 @@ def parity_problems(plan: dict[str, Any], restored: dict[str, Any]) -> list[dict
     return [{"name": n, "expected": e, "observed": o, "passed": e == o} for n, e, o in rows]
 
 
-class DrillVerifyOperator(_NamesItsSource, BackstopAwsOperator):
+class DrillVerifyOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
     """Configuration parity, then the SQL checks, then RTO/RPO against the objectives.
 
     Pushes the full result (XCom key `drill_result`) before deciding, so the report has
@@ -717,7 +707,7 @@ class DrillVerifyOperator(_NamesItsSource, BackstopAwsOperator):
         from backstop.verify import run_checks
 
         plan = self.plan
-        client = rds_client(self, plan["restore_region"])
+        client = self.client(plan["restore_region"])
         restored = describe_instance(client, plan["instance_id"])
         if restored is None:
             raise AirflowFailException(f"{plan['instance_id']} vanished before verification")
@@ -833,7 +823,7 @@ def wait_gone(client: Any, instance_id: str, poll_interval: float, max_attempts:
     raise AirflowException(f"{instance_id} was not deleted after {max_attempts} polls")
 
 
-class DrillTeardownOperator(_NamesItsSource, BackstopAwsOperator):
+class DrillTeardownOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
     """Delete the drill instance (teardown, trigger rule all_done), then wait until it is gone.
 
     Deletes only an instance tagged backstop:managed=true and backstop:drill=true; anything
@@ -860,7 +850,7 @@ class DrillTeardownOperator(_NamesItsSource, BackstopAwsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         target = drill_instance_name(self.spec["source"], run_date(context, self.spec["timezone"]))
-        client = rds_client(self, self.spec["restore_region"])
+        client = self.client(self.spec["restore_region"])
         instance = describe_instance(client, target)
         if instance is None:
             self.log.info("No instance %s: nothing to delete", target)
@@ -906,7 +896,7 @@ class DrillTeardownOperator(_NamesItsSource, BackstopAwsOperator):
 # --- evidence --------------------------------------------------------------------------------
 
 
-class DrillReportOperator(BackstopAwsOperator):
+class DrillReportOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Write the JSON report, tag the verified snapshot (dr_snapshot, passing), tell Slack.
 
     Runs whatever happened before it (trigger rule all_done). Reads what the steps left in
@@ -1008,7 +998,7 @@ class DrillReportOperator(BackstopAwsOperator):
         return report
 
     def _tag_verified(self, plan: dict[str, Any], now: datetime) -> str:
-        client = rds_client(self, plan["restore_region"])
+        client = self.client(plan["restore_region"])
         arn = plan["snapshot"]["arn"]
         client.add_tags_to_resource(
             ResourceName=arn,
@@ -1021,7 +1011,7 @@ class DrillReportOperator(BackstopAwsOperator):
 # --- sweeper -----------------------------------------------------------------------------------
 
 
-class DrillOrphanSweeperOperator(BackstopAwsOperator):
+class DrillOrphanSweeperOperator(RegionalClientsMixin, BackstopAwsOperator):
     """Delete drill instances whose backstop:expires-at has passed (a drill died half-way).
 
     Only instances tagged backstop:managed=true AND backstop:drill=true are considered; an
@@ -1043,7 +1033,7 @@ class DrillOrphanSweeperOperator(BackstopAwsOperator):
         now = datetime.now(UTC)
         deleted, kept, problems = [], [], []
         for region in self.regions:
-            client = rds_client(self, region)
+            client = self.client(region)
             for page in client.get_paginator("describe_db_instances").paginate():
                 for instance in page["DBInstances"]:
                     identifier = instance["DBInstanceIdentifier"]
@@ -1090,7 +1080,7 @@ class DrillOrphanSweeperOperator(BackstopAwsOperator):
 # --- copy-back ---------------------------------------------------------------------------------
 
 
-class CopyBackOperator(_NamesItsSource, BackstopAwsOperator):
+class CopyBackOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
     """Runbook 2 option B: copy chosen tables from the restored instance into the original.
 
     For each `schema.table`: `pg_dump -t` from the restored database, then in ONE transaction
@@ -1114,7 +1104,7 @@ class CopyBackOperator(_NamesItsSource, BackstopAwsOperator):
         tables = plan.get("tables") or []
         if not tables:
             return {"copied": [], "kept_schema": None}
-        client = rds_client(self, plan["region"])
+        client = self.client(plan["region"])
         restored = describe_instance(client, plan["instance_id"])
         original = describe_instance(client, plan["source"])
         if restored is None or original is None:
