@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
+
+from tests.approvals import approve_when_asked
 
 SOURCE = "triflow-ai-production-db"
 
@@ -28,50 +29,6 @@ def test_restore_time_outside_the_window_fails_with_the_window_and_creates_nothi
     )
 
 
-def _approve_when_asked(
-    dag_id: str, done: threading.Event, answers: list, before_approving, timeout: float = 90
-):
-    """Answer "Approve" to the pending approval of `dag_id` as a UI user would (see tests/terraform)."""
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
-    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
-    from airflow.models.hitl import HITLDetail
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-    from sqlalchemy import select
-
-    deadline = time.monotonic() + timeout
-    while not done.is_set() and time.monotonic() < deadline:
-        try:
-            with create_session() as session:
-                row = session.execute(
-                    select(TaskInstance.run_id, HITLDetail.body)
-                    .join(HITLDetail, HITLDetail.ti_id == TaskInstance.id)
-                    .where(
-                        TaskInstance.dag_id == dag_id,
-                        TaskInstance.task_id == "approve",
-                        TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
-                    )
-                ).first()
-                if row is not None:
-                    answers.append(row.body)
-                    before_approving()
-                    update_hitl_detail(
-                        dag_id=dag_id,
-                        dag_run_id=row.run_id,
-                        task_id="approve",
-                        update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=["Approve"]),
-                        user=SimpleAuthManagerUser(username="sre-oncall", role="admin"),
-                        session=session,
-                        map_index=-1,
-                    )
-                    return
-        except Exception as exc:  # e.g. SQLite busy while dag.test() writes: try again
-            answers.append(f"retry: {type(exc).__name__}: {exc}")
-        time.sleep(0.5)
-
-
 def test_copy_back_after_approval_restores_the_table_and_keeps_the_replaced_one(
     airflow_db, drill_world, slack, load_dag, policy_for, states
 ):
@@ -84,7 +41,7 @@ def test_copy_back_after_approval_restores_the_table_and_keeps_the_replaced_one(
     dag = load_dag("restore_point_in_time.py", "restore_point_in_time", policy_for())
     done, answers = threading.Event(), []
     approver = threading.Thread(
-        target=_approve_when_asked, args=(dag.dag_id, done, answers, bad_deploy), daemon=True
+        target=approve_when_asked, args=(dag.dag_id, done, answers, bad_deploy), daemon=True
     )
     approver.start()
     try:

@@ -14,7 +14,6 @@ import json
 import shutil
 import stat
 import threading
-import time
 from datetime import date
 from types import SimpleNamespace
 
@@ -22,6 +21,7 @@ import pytest
 from conftest import PROJECT, load_dag
 
 from backstop.operators.terraform import RestoreRefusedError, plan_restore, write_restore
+from tests.approvals import approve_when_asked
 
 pytestmark = pytest.mark.skipif(
     shutil.which("terraform") is None,
@@ -42,52 +42,6 @@ def _request(tf_world, **overrides):
         "force": False,
         **overrides,
     }
-
-
-def approve_when_asked(dag_id: str, done: threading.Event, answers: list, timeout: float = 60) -> None:
-    """Answer "Approve" to the first pending approval of `dag_id`, as a UI user would.
-
-    If nothing is pending within `timeout`, answer "Reject" to whatever is pending then, so a
-    broken test fails instead of leaving dag.test() waiting forever.
-    """
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
-    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
-    from airflow.models.hitl import HITLDetail
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-    from sqlalchemy import select
-
-    deadline = time.monotonic() + timeout
-    while not done.is_set():
-        choice = "Approve" if time.monotonic() < deadline else "Reject"
-        try:
-            with create_session() as session:
-                row = session.execute(
-                    select(TaskInstance.run_id, HITLDetail.body)
-                    .join(HITLDetail, HITLDetail.ti_id == TaskInstance.id)
-                    .where(
-                        TaskInstance.dag_id == dag_id,
-                        TaskInstance.task_id == "approve",
-                        TaskInstance.state == TaskInstanceState.AWAITING_INPUT,
-                    )
-                ).first()
-                if row is not None:
-                    answers.append((choice, row.body))
-                    update_hitl_detail(
-                        dag_id=dag_id,
-                        dag_run_id=row.run_id,
-                        task_id="approve",
-                        update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[choice]),
-                        user=SimpleAuthManagerUser(username="sre-oncall", role="admin"),
-                        session=session,
-                        map_index=-1,
-                    )
-                    return
-        except Exception as exc:  # e.g. SQLite busy while dag.test() writes: try again
-            answers.append(("retry", f"{type(exc).__name__}: {exc}"))
-        time.sleep(0.5)
 
 
 def test_restore_to_backend_after_approval_is_byte_identical(
