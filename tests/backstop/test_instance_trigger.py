@@ -54,3 +54,48 @@ def test_round_trips_through_serialize(fleet):
     assert classpath == "backstop.triggers.rds_instance.RdsInstanceStateTrigger"
     rebuilt = RdsInstanceStateTrigger(**kwargs)
     assert (rebuilt.instance_id, rebuilt.target, rebuilt.region_name) == ("x", "deleted", "ap-northeast-2")
+
+
+def _creating_first(client, times: int) -> list[str]:
+    served: list[str] = []
+
+    def rewrite(parsed, **_):
+        if len(served) < times and parsed.get("DBInstances"):
+            parsed["DBInstances"][0]["DBInstanceStatus"] = "creating"
+            served.append("creating")
+
+    client.meta.events.register("after-call.rds.DescribeDBInstances", rewrite)
+    return served
+
+
+def test_wait_operator_defers_to_the_instance_trigger(fleet):
+    import pytest
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from backstop.operators.drill import RdsInstanceWaitOperator
+
+    op = RdsInstanceWaitOperator(
+        task_id="wait", instance_id="triflow-ai-staging-db", region_name="ap-northeast-2"
+    )
+    _creating_first(op.hook.conn, 1)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    assert isinstance(deferred.value.trigger, RdsInstanceStateTrigger)
+    assert deferred.value.trigger.region_name == "ap-northeast-2"
+    result = op.execute_complete({}, _event(deferred.value.trigger), **deferred.value.kwargs)
+    assert result["instance_id"] == "triflow-ai-staging-db"
+
+
+def test_wait_operator_polls_in_the_worker_when_not_deferrable(fleet):
+    from backstop.operators.drill import RdsInstanceWaitOperator
+
+    op = RdsInstanceWaitOperator(
+        task_id="wait",
+        instance_id="triflow-ai-staging-db",
+        region_name="ap-northeast-2",
+        deferrable=False,
+        poll_interval=0,
+    )
+    served = _creating_first(op.hook.conn, 2)
+    assert op.execute({})["state"] == "available"
+    assert served == ["creating", "creating"]

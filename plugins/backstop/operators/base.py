@@ -11,7 +11,9 @@ Airflow connection decides credentials, region, endpoint_url and botocore retry 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -60,6 +62,56 @@ class BackstopAwsOperator(BaseOperator):
             botocore_config=self.botocore_config,
             **self.aws_hook_kwargs,
         )
+
+
+class DeferOrPollMixin:
+    """One way to wait: look once; if still pending, defer to a trigger or poll in the worker.
+
+    The operator provides `deferrable`, `poll_interval`, `max_attempts`; the trigger and the
+    one-look function report ("success" | "failed" | "not_found" | "pending", message). When
+    deferred, Airflow resumes the task in `execute_complete(context, event, **resume_kwargs)`.
+    """
+
+    deferrable: bool
+    poll_interval: float
+    max_attempts: int
+
+    def wait_or_defer(
+        self,
+        poll: Callable[[], tuple[str, str]],
+        trigger: Callable[[], Any],
+        resume_kwargs: dict[str, Any] | None = None,
+    ) -> tuple[str, str]:
+        """Returns the final (state, message) when waiting in the worker; never returns if deferred."""
+        state, message = poll()
+        if state == "pending" and self.deferrable:
+            self.log.info("Deferring: %s", message)  # type: ignore[attr-defined]
+            self.defer(  # type: ignore[attr-defined]
+                trigger=trigger(),
+                method_name="execute_complete",
+                kwargs=resume_kwargs,
+                timeout=timedelta(seconds=self.poll_interval * self.max_attempts + 300),
+            )
+        attempts = 1
+        while state == "pending":
+            if attempts >= self.max_attempts:
+                return "timeout", f"gave up after {attempts} polls; last seen: {message}"
+            self.log.info("Waiting (%d/%d): %s", attempts, self.max_attempts, message)  # type: ignore[attr-defined]
+            time.sleep(self.poll_interval)
+            state, message = poll()
+            attempts += 1
+        return state, message
+
+    def trigger_connection(self) -> dict[str, Any]:
+        """The connection arguments a trigger needs to build the same hook in the triggerer."""
+        return {
+            "aws_conn_id": self.aws_conn_id,  # type: ignore[attr-defined]
+            "region_name": self.region_name,  # type: ignore[attr-defined]
+            "verify": self.verify,  # type: ignore[attr-defined]
+            "botocore_config": self.botocore_config,  # type: ignore[attr-defined]
+            "poll_interval": self.poll_interval,
+            "max_attempts": self.max_attempts,
+        }
 
 
 class RegionalClientsMixin:

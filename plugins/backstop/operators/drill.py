@@ -41,7 +41,7 @@ from backstop.naming import (
     run_date,
     to_tag_list,
 )
-from backstop.operators.base import BackstopAwsOperator, RegionalClientsMixin
+from backstop.operators.base import BackstopAwsOperator, DeferOrPollMixin, RegionalClientsMixin
 
 RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
 S3_HOOK = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
@@ -580,7 +580,7 @@ def _subnet_group_exists(client: Any, name: str) -> bool:
         return False
 
 
-class RdsInstanceWaitOperator(RegionalClientsMixin, BackstopAwsOperator):
+class RdsInstanceWaitOperator(DeferOrPollMixin, RegionalClientsMixin, BackstopAwsOperator):
     """Wait until a DB instance is available (or gone: target="deleted"); deferrable."""
 
     aws_hook_class_path = RDS_HOOK
@@ -608,31 +608,13 @@ class RdsInstanceWaitOperator(RegionalClientsMixin, BackstopAwsOperator):
 
         started = datetime.now(UTC)
         client = self.hook.conn
-        state, message = instance_state(client, self.instance_id, self.target)
-        if state == "pending" and self.deferrable:
-            self.log.info("Deferring: %s", message)
-            self.defer(
-                trigger=RdsInstanceStateTrigger(
-                    instance_id=self.instance_id,
-                    target=self.target,
-                    poll_interval=self.poll_interval,
-                    max_attempts=self.max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-                kwargs={"started": iso(started)},
-                timeout=timedelta(seconds=self.poll_interval * self.max_attempts + 300),
-            )
-        attempts = 1
-        while state == "pending":
-            if attempts >= self.max_attempts:
-                raise AirflowException(f"gave up after {attempts} polls; last seen: {message}")
-            time.sleep(self.poll_interval)
-            state, message = instance_state(client, self.instance_id, self.target)
-            attempts += 1
+        state, message = self.wait_or_defer(
+            poll=lambda: instance_state(client, self.instance_id, self.target),
+            trigger=lambda: RdsInstanceStateTrigger(
+                instance_id=self.instance_id, target=self.target, **self.trigger_connection()
+            ),
+            resume_kwargs={"started": iso(started)},
+        )
         return self._finish(state, message, started)
 
     def execute_complete(self, context: Context, event: dict[str, Any], started: str = "") -> dict[str, Any]:

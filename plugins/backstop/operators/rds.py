@@ -6,9 +6,8 @@ deferrable waits with a synchronous fallback, template fields for everything a r
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Context
@@ -37,7 +36,7 @@ from backstop.naming import (
     snapshot_name,
     tag_value,
 )
-from backstop.operators.base import BackstopAwsOperator, RegionalClientsMixin
+from backstop.operators.base import BackstopAwsOperator, DeferOrPollMixin, RegionalClientsMixin
 
 RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
 
@@ -152,7 +151,7 @@ class RdsResolveTargetsOperator(RegionalClientsMixin, BackstopAwsOperator):
         return jobs
 
 
-class RdsManagedSnapshotOperator(BackstopAwsOperator):
+class RdsManagedSnapshotOperator(DeferOrPollMixin, BackstopAwsOperator):
     """Create (or adopt) a manual snapshot of an RDS instance or Aurora cluster, wait, verify.
 
     The snapshot is named from the run's date (`<db>-<tier>-<YYYYMMDD>`) and tagged
@@ -278,35 +277,16 @@ class RdsManagedSnapshotOperator(BackstopAwsOperator):
     def _wait_or_finish(
         self, context: Context, name: str, started: datetime, adopted: bool, status: str
     ) -> dict[str, Any]:
-        client = self.hook.conn
-        state, message = wait_status(client, self.db_type, name)
-        if state == "pending" and self.deferrable:
-            from backstop.triggers.rds import RdsSnapshotAvailableTrigger
+        from backstop.triggers.rds import RdsSnapshotAvailableTrigger
 
-            self.log.info("Deferring: %s", message)
-            self.defer(
-                trigger=RdsSnapshotAvailableTrigger(
-                    db_type=self.db_type,
-                    snapshot_id=name,
-                    poll_interval=self.poll_interval,
-                    max_attempts=self.max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-                kwargs={"started": started.isoformat(), "adopted": adopted},
-                timeout=timedelta(seconds=self.poll_interval * self.max_attempts + 300),
-            )
-        attempts = 1
-        while state == "pending":
-            if attempts >= self.max_attempts:
-                raise SnapshotFailedError(f"gave up after {attempts} polls; last seen: {message}")
-            self.log.info("Waiting (%d/%d): %s", attempts, self.max_attempts, message)
-            time.sleep(self.poll_interval)
-            state, message = wait_status(client, self.db_type, name)
-            attempts += 1
+        client = self.hook.conn
+        state, message = self.wait_or_defer(
+            poll=lambda: wait_status(client, self.db_type, name),
+            trigger=lambda: RdsSnapshotAvailableTrigger(
+                db_type=self.db_type, snapshot_id=name, **self.trigger_connection()
+            ),
+            resume_kwargs={"started": started.isoformat(), "adopted": adopted},
+        )
         return self._finish(name, state, message, started, adopted)
 
     def execute_complete(
