@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import BACKEND_BUCKET, PROJECT, load_dag
+
+from tests.terraform.conftest import BACKEND_BUCKET, PROJECT, load_dag
 
 pytestmark = pytest.mark.skipif(
     shutil.which("terraform") is None,

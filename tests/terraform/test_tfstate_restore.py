@@ -18,10 +18,10 @@ from datetime import date
 from types import SimpleNamespace
 
 import pytest
-from conftest import PROJECT, load_dag
 
 from backstop.operators.terraform import RestoreRefusedError, plan_restore, write_restore
 from tests.approvals import approve_when_asked
+from tests.terraform.conftest import PROJECT, load_dag
 
 pytestmark = pytest.mark.skipif(
     shutil.which("terraform") is None,
