@@ -224,6 +224,17 @@ class _NamesItsSource:
         return None
 
 
+class _PlanStepOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
+    """A step that works from the preflight's (or manual planner's) plan, passed as XCom."""
+
+    aws_hook_class_path = RDS_HOOK
+    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "plan")
+
+    def __init__(self, *, plan: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+
+
 # --- planners --------------------------------------------------------------------------------
 
 
@@ -470,7 +481,7 @@ class ManualRestorePlanOperator(RegionalClientsMixin, BackstopAwsOperator):
 # --- restore, wait ------------------------------------------------------------------------------
 
 
-class DrillRestoreOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
+class DrillRestoreOperator(_PlanStepOperator):
     """Create the restored instance from the plan (PITR or from the DR snapshot).
 
     PITR passes the source's DB subnet group, VPC security groups, parameter group and option
@@ -478,13 +489,6 @@ class DrillRestoreOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOpe
     accessible, no deletion protection, the plan's instance class and tags. With a local data
     plane configured (backstop.dataplane) the source database is cloned for the instance.
     """
-
-    aws_hook_class_path = RDS_HOOK
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "plan")
-
-    def __init__(self, *, plan: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan = plan
 
     def execute(self, context: Context) -> dict[str, Any]:
         from backstop import dataplane
@@ -669,20 +673,13 @@ def parity_problems(plan: dict[str, Any], restored: dict[str, Any]) -> list[dict
     return [{"name": n, "expected": e, "observed": o, "passed": e == o} for n, e, o in rows]
 
 
-class DrillVerifyOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
+class DrillVerifyOperator(_PlanStepOperator):
     """Configuration parity, then the SQL checks, then RTO/RPO against the objectives.
 
     Pushes the full result (XCom key `drill_result`) before deciding, so the report has
     every observed value even when the verdict is FAILED; then fails without retries,
     naming each failed check, parity item or missed objective.
     """
-
-    aws_hook_class_path = RDS_HOOK
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "plan")
-
-    def __init__(self, *, plan: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan = plan
 
     def execute(self, context: Context) -> dict[str, Any]:
         from backstop import dataplane
@@ -1062,7 +1059,7 @@ class DrillOrphanSweeperOperator(RegionalClientsMixin, BackstopAwsOperator):
 # --- copy-back ---------------------------------------------------------------------------------
 
 
-class CopyBackOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperator):
+class CopyBackOperator(_PlanStepOperator):
     """Runbook 2 option B: copy chosen tables from the restored instance into the original.
 
     For each `schema.table`: `pg_dump -t` from the restored database, then in ONE transaction
@@ -1071,13 +1068,6 @@ class CopyBackOperator(_NamesItsSource, RegionalClientsMixin, BackstopAwsOperato
     do not clash) and load the dump. Run only after approval. Passwords go to pg_dump/psql
     through PGPASSWORD in the child's environment, never on a command line.
     """
-
-    aws_hook_class_path = RDS_HOOK
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "plan")
-
-    def __init__(self, *, plan: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.plan = plan
 
     def execute(self, context: Context) -> dict[str, Any]:
         from backstop import dataplane
