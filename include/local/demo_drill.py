@@ -64,34 +64,10 @@ def _plane(demo: Demo) -> Any:
 # --- before hooks ----------------------------------------------------------------------------------
 
 
-def _ensure_dr_network(demo: Demo) -> None:
-    """The DR region's DB subnet group, named like the source's (as the DR Terraform would make it)."""
-    rds = _client(demo, "rds", "ap-northeast-1")
-    try:
-        rds.describe_db_subnet_groups(DBSubnetGroupName="triflow-ai-db-subnets")
-        return
-    except rds.exceptions.DBSubnetGroupNotFoundFault:
-        pass
-    ec2 = _client(demo, "ec2", "ap-northeast-1")
-    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.30.{n}.0/24", AvailabilityZone=f"ap-northeast-1{az}")[
-            "Subnet"
-        ]["SubnetId"]
-        for n, az in ((1, "a"), (2, "c"))
-    ]
-    rds.create_db_subnet_group(
-        DBSubnetGroupName="triflow-ai-db-subnets",
-        DBSubnetGroupDescription="TriFlow DR subnets",
-        SubnetIds=subnets,
-    )
-
-
 def healthy_source(demo: Demo, scenario: Scenario) -> list[str]:
     plane = _plane(demo)
     plane.seed_source()
     plane.touch_heartbeat()
-    _ensure_dr_network(demo)
     return ["source triflow re-seeded: 120 workflows, heartbeat now()"]
 
 

@@ -28,6 +28,9 @@ DR_KMS_ALIAS = "alias/backstop-dr"
 VPC_NAME = "triflow-ai-vpc"
 VPC_CIDR = "10.20.0.0/16"
 SUBNETS = (("10.20.1.0/24", "ap-northeast-2a"), ("10.20.2.0/24", "ap-northeast-2c"))
+# The DR region has the same network shape (and subnet group name) for restores there.
+DR_VPC_CIDR = "10.30.0.0/16"
+DR_SUBNETS = (("10.30.1.0/24", "ap-northeast-1a"), ("10.30.2.0/24", "ap-northeast-1c"))
 DB_SUBNET_GROUP = "triflow-ai-db-subnets"
 DB_SECURITY_GROUP = "triflow-ai-db-sg"
 DB_PARAMETER_GROUP = "triflow-ai-pg15"
@@ -98,13 +101,13 @@ def _ensure_kms_key(kms, alias: str, description: str) -> dict[str, str]:
 # --- network -------------------------------------------------------------------
 
 
-def _ensure_network(ec2) -> dict[str, Any]:
+def _ensure_network(ec2, cidr: str = VPC_CIDR, subnets: tuple = SUBNETS) -> dict[str, Any]:
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [VPC_NAME]}])["Vpcs"]
     if vpcs:
         vpc_id = vpcs[0]["VpcId"]
     else:
         vpc_id = ec2.create_vpc(
-            CidrBlock=VPC_CIDR,
+            CidrBlock=cidr,
             TagSpecifications=[{"ResourceType": "vpc", "Tags": _tags(Name=VPC_NAME, project=PROJECT)}],
         )["Vpc"]["VpcId"]
     existing = {
@@ -112,12 +115,12 @@ def _ensure_network(ec2) -> dict[str, Any]:
         for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     }
     subnet_ids = []
-    for cidr, az in SUBNETS:
-        if cidr not in existing:
-            existing[cidr] = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=az)["Subnet"][
-                "SubnetId"
-            ]
-        subnet_ids.append(existing[cidr])
+    for subnet_cidr, az in subnets:
+        if subnet_cidr not in existing:
+            existing[subnet_cidr] = ec2.create_subnet(
+                VpcId=vpc_id, CidrBlock=subnet_cidr, AvailabilityZone=az
+            )["Subnet"]["SubnetId"]
+        subnet_ids.append(existing[subnet_cidr])
     groups = ec2.describe_security_groups(
         Filters=[
             {"Name": "vpc-id", "Values": [vpc_id]},
@@ -139,7 +142,7 @@ def _ensure_network(ec2) -> dict[str, Any]:
                     "IpProtocol": "tcp",
                     "FromPort": DB_PORT,
                     "ToPort": DB_PORT,
-                    "IpRanges": [{"CidrIp": VPC_CIDR, "Description": "VPC"}],
+                    "IpRanges": [{"CidrIp": cidr, "Description": "VPC"}],
                 }
             ],
         )
@@ -299,6 +302,9 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
     network = _ensure_network(_client("ec2", endpoint_url, PRIMARY_REGION))
     rds = _client("rds", endpoint_url, PRIMARY_REGION)
     _ensure_rds_groups(rds, network["subnet_ids"])
+    # DR restores (drills of the cross-region copies) need the same-named groups in Tokyo.
+    dr_network = _ensure_network(_client("ec2", endpoint_url, DR_REGION), DR_VPC_CIDR, DR_SUBNETS)
+    _ensure_rds_groups(_client("rds", endpoint_url, DR_REGION), dr_network["subnet_ids"])
 
     secret_arn, master_password = _ensure_master_secret(
         _client("secretsmanager", endpoint_url, PRIMARY_REGION), kms_primary["arn"]
@@ -391,6 +397,7 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         "dr_region": DR_REGION,
         "kms_keys": {PRIMARY_REGION: kms_primary, DR_REGION: kms_dr},
         "network": {**network, "db_subnet_group": DB_SUBNET_GROUP},
+        "dr_network": {**dr_network, "db_subnet_group": DB_SUBNET_GROUP},
         "db_parameter_group": DB_PARAMETER_GROUP,
         "db_instances": {
             PRODUCTION_DB: _instance_summary(production),

@@ -29,17 +29,6 @@ def _seed_dr_copy(world) -> str:
         "DBSnapshots"
     ][0]["DBSnapshotArn"]
     dr = world.client("rds", "ap-northeast-1")
-    ec2 = world.client("ec2", "ap-northeast-1")  # the DR network, named like the source's
-    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.30.{n}.0/24", AvailabilityZone=f"ap-northeast-1{az}")[
-            "Subnet"
-        ]["SubnetId"]
-        for n, az in ((1, "a"), (2, "c"))
-    ]
-    dr.create_db_subnet_group(
-        DBSubnetGroupName="triflow-ai-db-subnets", DBSubnetGroupDescription="DR", SubnetIds=subnets
-    )
     dr.copy_db_snapshot(
         SourceDBSnapshotIdentifier=arn,
         TargetDBSnapshotIdentifier="triflow-ai-production-db-weekly-20261101",
