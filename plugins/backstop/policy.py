@@ -86,11 +86,11 @@ def _region(value: str) -> str:
 Region = Annotated[str, AfterValidator(_region)]
 
 # RDS identifiers: 1-63 chars, letters/digits/hyphens, start with a letter, no '--', no trailing '-'.
-_RDS_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
+RDS_IDENTIFIER = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
 
 
 def _rds_identifier(value: str) -> str:
-    if not _RDS_ID.match(value):
+    if not RDS_IDENTIFIER.match(value):
         raise ValueError(
             f"{value!r} is not a valid RDS identifier; expected 1-63 letters, digits or hyphens, "
             "starting with a letter, without '--' or a trailing hyphen"

@@ -42,6 +42,7 @@ from backstop.naming import (
     to_tag_list,
 )
 from backstop.operators.base import BackstopAwsOperator, DeferOrPollMixin, RegionalClientsMixin
+from backstop.policy import RDS_IDENTIFIER
 
 RDS_HOOK = "airflow.providers.amazon.aws.hooks.rds.RdsHook"
 S3_HOOK = "airflow.providers.amazon.aws.hooks.s3.S3Hook"
@@ -49,7 +50,6 @@ DRILL_TAG = "backstop:drill"
 EXPIRES_TAG = "backstop:expires-at"
 PURPOSE_TAG = "backstop:purpose"
 RESTORE_VERIFIED_AT_TAG = "backstop:restore-verified-at"
-_INSTANCE_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
@@ -84,7 +84,7 @@ def tag_time(when: datetime) -> str:
 
 def drill_instance_name(source: str, day: Any) -> str:
     name = f"{source}-drill-{day:%Y%m%d}"
-    if not _INSTANCE_ID.match(name):
+    if not RDS_IDENTIFIER.match(name):
         raise AirflowFailException(
             f"drill instance name {name!r} is not a valid RDS instance identifier (at most 63 letters, "
             "digits and single hyphens); shorten the source identifier or rename the drill"
@@ -423,7 +423,7 @@ class ManualRestorePlanOperator(RegionalClientsMixin, BackstopAwsOperator):
                 "leave it empty for the latest restorable time. Nothing was created."
             )
         target = self.target_instance_id or f"{self.source}-restore-{started:%Y%m%d%H%M}"
-        if not _INSTANCE_ID.match(target):
+        if not RDS_IDENTIFIER.match(target):
             raise AirflowFailException(f"target instance id {target!r} is not a valid RDS identifier")
         if describe_instance(client, target) is not None:
             raise AirflowFailException(f"an instance named {target} already exists; choose another target id")
