@@ -114,8 +114,8 @@ def run(stack) -> None:
         f"seeded {INSTANCES} instances and {total} managed snapshots in {time.perf_counter() - started:.1f} s"
     )
 
-    from backstop.operators.retention import RetentionApplyOperator, RetentionPlanOperator, rules_from_dict
-    from backstop.retention import plan_retention
+    from backstop.retention.operators import RetentionApplyOperator, RetentionPlanOperator, rules_from_dict
+    from backstop.retention.planner import plan_retention
 
     plan_op = RetentionPlanOperator(
         task_id="plan_retention",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, CronTriggerTimetable
 
-from backstop.dag_defaults import dag_kwargs
-from backstop.operators.drill import DrillOrphanSweeperOperator, all_drill_regions
+from backstop.airflow.dag_defaults import dag_kwargs
+from backstop.drills.operators import DrillOrphanSweeperOperator, all_drill_regions
 from backstop.policy import load_policy
 
 policy = load_policy()

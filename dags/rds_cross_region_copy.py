@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from backstop.dag_defaults import copy_pool, dag_kwargs, rds_snapshots_asset
-from backstop.operators.rds import RdsCrossRegionCopyOperator, RdsPlanCopiesOperator
+from backstop.airflow.dag_defaults import copy_pool, dag_kwargs, rds_snapshots_asset
 from backstop.policy import load_policy
+from backstop.snapshots.operators import RdsCrossRegionCopyOperator, RdsPlanCopiesOperator
 
 policy = load_policy()
 destinations: dict[str, dict] = {}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from backstop.dag_defaults import cron_timetable, dag_kwargs, rds_snapshots_asset
-from backstop.operators.rds import RdsManagedSnapshotOperator, RdsResolveTargetsOperator
+from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs, rds_snapshots_asset
 from backstop.policy import load_policy
+from backstop.snapshots.operators import RdsManagedSnapshotOperator, RdsResolveTargetsOperator
 
 policy = load_policy()
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
-from backstop.dag_defaults import cron_timetable, dag_kwargs
-from backstop.operators.drill import (
+from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.drills.operators import (
     DrillPreflightOperator,
     DrillReportOperator,
     DrillRestoreOperator,

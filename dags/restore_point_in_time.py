@@ -19,8 +19,8 @@ from datetime import timedelta
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, task
 
-from backstop.dag_defaults import dag_kwargs
-from backstop.operators.drill import (
+from backstop.airflow.dag_defaults import dag_kwargs
+from backstop.drills.operators import (
     CopyBackOperator,
     DrillReportOperator,
     DrillRestoreOperator,

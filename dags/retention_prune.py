@@ -1,7 +1,7 @@
 """Delete managed RDS snapshots the retention rules no longer keep, with safety interlocks.
 
 Daily. `plan_retention` lists snapshots in the source and DR regions, plans with the pure
-planner (backstop.retention), prints the plan table, writes it to the report bucket and
+planner (backstop.retention.planner), prints the plan table, writes it to the report bucket and
 tells Slack when pruning of a resource is halted; `apply_retention` deletes. `dry_run`
 (empty = dry run when triggered by hand, real run on the schedule). Wiring only.
 """
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 
-from backstop.dag_defaults import cron_timetable, dag_kwargs, retention_rules, snapshot_regions
-from backstop.operators.retention import RetentionApplyOperator, RetentionPlanOperator
+from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
 from backstop.policy import load_policy
+from backstop.policy.views import retention_rules, snapshot_regions
+from backstop.retention.operators import RetentionApplyOperator, RetentionPlanOperator
 
 policy = load_policy()
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 
-from backstop.dag_defaults import cron_timetable, dag_kwargs
-from backstop.operators.terraform import TerraformStateBackupOperator, TerraformStateTargetsOperator
+from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
 from backstop.policy import load_policy
+from backstop.tfstate.operators import TerraformStateBackupOperator, TerraformStateTargetsOperator
 
 policy = load_policy()
 tf = policy.terraform_state

@@ -17,9 +17,9 @@ from datetime import timedelta
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, task
 
-from backstop.dag_defaults import dag_kwargs
-from backstop.operators.terraform import TerraformStateRestoreOperator
+from backstop.airflow.dag_defaults import dag_kwargs
 from backstop.policy import load_policy
+from backstop.tfstate.operators import TerraformStateRestoreOperator
 
 policy = load_policy()
 tf = policy.terraform_state

@@ -5,7 +5,7 @@ endpoint is fake). This module runs a real PostgreSQL server from the `pixeltabl
 wheel (it ships initdb, pg_ctl, psql, pg_dump), holds the demo source database `triflow`
 (schema `core`: workflows, workflow_runs, heartbeat, rows with timestamps), and returns the
 explicit configuration that tells Backstop's drills to use it (`BACKSTOP_LOCAL_DATAPLANE`,
-read by `backstop.dataplane`). This is EMULATION, opted into by configuration: on AWS no such
+read by `backstop.drills.dataplane`). This is EMULATION, opted into by configuration: on AWS no such
 variable is set and the drill connects to the endpoint RDS returns.
 
 The server listens on 127.0.0.1 with password (SCRAM) authentication for TCP connections,
@@ -215,7 +215,7 @@ class LocalDataPlane:
         return f"host={self.socket_dir} port={self.port} user={ADMIN_USER} dbname=postgres"
 
     def config(self) -> dict[str, Any]:
-        """What `backstop.dataplane` reads from BACKSTOP_LOCAL_DATAPLANE (no passwords)."""
+        """What `backstop.drills.dataplane` reads from BACKSTOP_LOCAL_DATAPLANE (no passwords)."""
         return {
             "host": HOST,
             "port": self.port,

@@ -50,7 +50,7 @@ def apply_demo(
     project_dir: Path = DEMO_PROJECT,
 ) -> None:
     """`terraform init` + `apply` of the demo project; its state lands in the emulated backend."""
-    from backstop.terraform.cli import Terraform
+    from backstop.tfstate.cli import Terraform
 
     with Terraform(project_dir, env={"AWS_EC2_METADATA_DISABLED": "true"}) as tf:
         tf.init(backend_config(endpoint_url))

@@ -108,7 +108,7 @@ def test_weekly_schedule_fires_sundays_0300_seoul():
     from airflow.timetables.base import DataInterval, TimeRestriction
     from airflow.timetables.trigger import CronTriggerTimetable as SchedulerTimetable
 
-    from backstop.dag_defaults import cron_timetable
+    from backstop.airflow.dag_defaults import cron_timetable
     from backstop.policy import load_policy
 
     policy = load_policy()

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import boto3
 import yaml
 
-from backstop.dag_defaults import copy_pool
+from backstop.airflow.dag_defaults import copy_pool
 from backstop.naming import from_tag_list
 from backstop.policy import DEFAULT_POLICY_PATH, load_policy
-from tests.dags.test_rds_snapshot_dag import SUNDAY_0300_KST, _states, load_dag
+from tests.dag_loading import load_dag
+from tests.dags.test_rds_snapshot_dag import SUNDAY_0300_KST, _states
 
 ROOT = DEFAULT_POLICY_PATH.parents[1]
 

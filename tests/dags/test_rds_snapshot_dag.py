@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,23 +10,10 @@ import yaml
 
 from backstop.naming import from_tag_list, tag_value
 from backstop.policy import DEFAULT_POLICY_PATH
+from tests.dag_loading import load_dag
 
 ROOT = Path(__file__).resolve().parents[2]
 SUNDAY_0300_KST = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
-
-
-def load_dag(file_name: str, dag_id: str, policy: dict, tmp_path: Path, monkeypatch):
-    """Import a DAG file fresh, with the given policy as BACKSTOP_POLICY_FILE."""
-    policy_file = tmp_path / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(policy))
-    monkeypatch.setenv("BACKSTOP_POLICY_FILE", str(policy_file))
-    spec = importlib.util.spec_from_file_location(f"dagfile_{uuid.uuid4().hex}", ROOT / "dags" / file_name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    from airflow.sdk import DAG
-
-    dags = {v.dag_id: v for v in vars(module).values() if isinstance(v, DAG)}
-    return dags[dag_id]
 
 
 def policy_with(resources: list[str]) -> dict:
@@ -117,7 +102,7 @@ def test_alert_fires_once_after_the_retries_are_spent(airflow_db, fleet, slack, 
     """
     from botocore.exceptions import ClientError
 
-    import backstop.operators.rds as rds_operators
+    import backstop.snapshots.operators as rds_operators
 
     real_create = rds_operators.create_snapshot
     calls = []

@@ -13,10 +13,10 @@ import boto3
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.dag_defaults import retention_rules
-from backstop.operators.retention import RetentionApplyOperator, RetentionPlanOperator
 from backstop.policy import load_policy
-from tests.dags.test_rds_snapshot_dag import load_dag
+from backstop.policy.views import retention_rules
+from backstop.retention.operators import RetentionApplyOperator, RetentionPlanOperator
+from tests.dag_loading import load_dag
 from tests.throttling import throttle
 
 PROD = "triflow-ai-production-db"

@@ -10,9 +10,7 @@ BACKSTOP_LOCAL_DATAPLANE is set for the test.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,29 +103,10 @@ def drill_policy(drills: list[str] | None = None, **drill_changes: Any) -> dict:
 
 @pytest.fixture
 def load_dag(tmp_path, monkeypatch):
-    """Import a DAG file fresh with the given policy as BACKSTOP_POLICY_FILE."""
+    """`load_dag(file_name, dag_id, policy)`: tests.dag_loading.load_dag bound to this test."""
+    from tests.dag_loading import load_dag as load
 
-    def load(file_name: str, dag_id: str, policy: dict):
-        policy_file = tmp_path / f"policy-{uuid.uuid4().hex[:6]}.yaml"
-        policy_file.write_text(yaml.safe_dump(policy))
-        monkeypatch.setenv("BACKSTOP_POLICY_FILE", str(policy_file))
-        spec = importlib.util.spec_from_file_location(
-            f"dagfile_{uuid.uuid4().hex}", ROOT / "dags" / file_name
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        from airflow.sdk import DAG
-
-        return {v.dag_id: v for v in vars(module).values() if isinstance(v, DAG)}[dag_id]
-
-    return load
-
-
-def task_states(dag_run) -> dict[str, str]:
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+    return lambda file_name, dag_id, policy: load(file_name, dag_id, policy, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -137,4 +116,6 @@ def policy_for():
 
 @pytest.fixture
 def states():
+    from tests.dag_loading import task_states
+
     return task_states

@@ -169,7 +169,7 @@ def test_schedule_fires_on_the_first_sunday_of_each_month_0300_seoul():
     from airflow.timetables.base import DataInterval, TimeRestriction
     from airflow.timetables.trigger import CronTriggerTimetable as SchedulerTimetable
 
-    from backstop.dag_defaults import cron_timetable
+    from backstop.airflow.dag_defaults import cron_timetable
     from backstop.policy import load_policy
 
     declared = cron_timetable(load_policy(), "monthly-drill")
@@ -200,6 +200,6 @@ def test_schedule_fires_on_the_first_sunday_of_each_month_0300_seoul():
     ],
 )
 def test_check_expectations(check, value, passed):
-    from backstop.verify import evaluate
+    from backstop.drills.checks import evaluate
 
     assert evaluate(check, value, datetime(2026, 11, 8, 3, 0, tzinfo=UTC))[0] is passed

@@ -1,0 +1,143 @@
+"""Backstop's deferrable waits: poll a describe call in the triggerer until it settles.
+
+Each poll calls a plain function from backstop.aws on a client from the provider's hook, in a
+worker thread (the provider's async clients need aiobotocore, which Backstop does not
+install). A subclass names what it watches (`subject`) and gives the one-poll function; the
+event is `{"status": "success" | "failed" | "not_found" | "timeout", <event_key>, "message"}`.
+Parameters follow the provider's triggers (`waiter_delay`, `waiter_max_attempts`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from backstop.aws.hooks import RDS_HOOK, make_hook
+
+
+class PollingTrigger(BaseTrigger):
+    """Poll `poll(client)` every `waiter_delay` s until it is not "pending", at most `waiter_max_attempts` times."""
+
+    hook_class_path = RDS_HOOK
+    #: the constructor arguments that say what is watched (serialized with the rest)
+    subject_fields: tuple[str, ...] = ()
+    #: the key of the watched thing's identifier in the event payload
+    event_key: str = "id"
+
+    def __init__(
+        self,
+        *,
+        waiter_delay: float = 30,
+        waiter_max_attempts: int = 240,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self._hook: Any = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        fields = (
+            "waiter_delay",
+            "waiter_max_attempts",
+            "aws_conn_id",
+            "region_name",
+            "verify",
+            "botocore_config",
+        )
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {name: getattr(self, name) for name in (*self.subject_fields, *fields)},
+        )
+
+    @property
+    def hook(self) -> Any:
+        if self._hook is None:
+            self._hook = make_hook(
+                self.hook_class_path,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            )
+        return self._hook
+
+    def subject(self) -> str:
+        return str(getattr(self, self.subject_fields[0]))
+
+    def poll(self, client: Any) -> tuple[str, str]:
+        """One look: ("success" | "failed" | "not_found" | "pending", message). Runs in a thread."""
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        message = ""
+        for attempt in range(1, self.waiter_max_attempts + 1):
+            status, message = await asyncio.to_thread(self.poll, self.hook.conn)
+            if status != "pending":
+                yield TriggerEvent({"status": status, self.event_key: self.subject(), "message": message})
+                return
+            self.log.info("Waiting (%d/%d): %s", attempt, self.waiter_max_attempts, message)
+            await asyncio.sleep(self.waiter_delay)
+        yield TriggerEvent(
+            {
+                "status": "timeout",
+                self.event_key: self.subject(),
+                "message": f"gave up after {self.waiter_max_attempts} polls; last seen: {message}",
+            }
+        )
+
+
+class RdsSnapshotAvailableTrigger(PollingTrigger):
+    """Fire once an RDS snapshot (instance or cluster) is `available`, failed, vanished, or timed out.
+
+    Unlike boto3's `db_snapshot_completed` waiter, a snapshot that is not found is an error.
+
+    :param db_type: "instance" or "cluster".
+    :param snapshot_id: the snapshot identifier to watch (in `region_name`).
+    """
+
+    subject_fields = ("snapshot_id", "db_type")
+    event_key = "snapshot_id"
+
+    def __init__(self, *, db_type: str, snapshot_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.db_type = db_type
+        self.snapshot_id = snapshot_id
+
+    def poll(self, client: Any) -> tuple[str, str]:
+        from backstop.aws.rds_snapshots import wait_status
+
+        return wait_status(client, self.db_type, self.snapshot_id)
+
+
+class RdsInstanceStateTrigger(PollingTrigger):
+    """Fire once an RDS instance reached `target` ("available" | "deleted"), failed, or timed out.
+
+    A restore that ends in a terminal state is an error at once, not a timeout; an instance
+    that vanishes while we wait for `available` is an error too.
+    """
+
+    subject_fields = ("instance_id", "target")
+    event_key = "instance_id"
+
+    def __init__(
+        self, *, instance_id: str, target: str = "available", waiter_max_attempts: int = 120, **kwargs: Any
+    ) -> None:
+        super().__init__(waiter_max_attempts=waiter_max_attempts, **kwargs)
+        self.instance_id = instance_id
+        self.target = target
+
+    def poll(self, client: Any) -> tuple[str, str]:
+        from backstop.aws.rds_instances import instance_state
+
+        return instance_state(client, self.instance_id, self.target)

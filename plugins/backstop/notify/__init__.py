@@ -1,1 +1,0 @@
-"""Notifications: Slack failure alerts and summaries."""

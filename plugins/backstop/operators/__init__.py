@@ -1,1 +1,0 @@
-"""Backstop's custom operators, one module per AWS service."""

@@ -1,0 +1,487 @@
+"""The typed policy models: every key of include/backup_policy.yaml, its type and its checks.
+
+Unknown keys are errors: a typo must never silently disable a backup. Loading, error
+rendering and the CLI are in `backstop.policy.loader`; parse-time views in `.views`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+# --- field types -------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept `90s`, `5m`, `1h`, `30d`, `2w` besides what pydantic takes (seconds, ISO 8601)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        if not value.strip().upper().startswith("P"):
+            raise ValueError(
+                f"{value!r} is not a duration; expected e.g. '5m', '1h', '7d' or ISO 8601 'PT5M'"
+            )
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"{value} is not a positive duration")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+
+
+def _region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError(f"{value!r} is not an AWS region name; expected e.g. 'ap-northeast-2'")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+
+# RDS identifiers: 1-63 chars, letters/digits/hyphens, start with a letter, no '--', no trailing '-'.
+RDS_IDENTIFIER = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
+
+
+def _rds_identifier(value: str) -> str:
+    if not RDS_IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid RDS identifier; expected 1-63 letters, digits or hyphens, "
+            "starting with a letter, without '--' or a trailing hyphen"
+        )
+    return value
+
+
+RdsIdentifier = Annotated[str, AfterValidator(_rds_identifier)]
+
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(f"{value!r} is not a valid name; expected lowercase letters, digits and hyphens")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
+def _channel(value: str) -> str:
+    if not re.match(r"^(#[a-z0-9_.-]{1,80}|[CGD][A-Z0-9]{6,})$", value):
+        raise ValueError(
+            f"{value!r} is not a Slack channel; expected '#name' or a channel id like 'C0123ABCD'"
+        )
+    return value
+
+
+SlackChannel = Annotated[str, AfterValidator(_channel)]
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone; expected e.g. 'Asia/Seoul' or 'UTC'") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+
+
+def _cron(value: str) -> str:
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression; expected five fields, e.g. '0 3 * * 0'")
+    fields = value.split()
+    if len(fields) == 5 and fields[2] not in ("*", "?") and fields[4] not in ("*", "?"):
+        raise ValueError(
+            f"{value!r} restricts both day-of-month and day-of-week, which cron treats as OR "
+            "(e.g. '1-7' and Sunday fires on days 1-7 AND on every Sunday); "
+            "for 'first Sunday of the month' write '0 3 * * 0#1'"
+        )
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+def _bucket(value: str) -> str:
+    if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+        raise ValueError(
+            f"{value!r} is not an S3 bucket name; expected 3-63 lowercase letters, digits, '.', '-'"
+        )
+    return value
+
+
+BucketName = Annotated[str, AfterValidator(_bucket)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- the model ---------------------------------------------------------------------------
+
+
+class SlackSettings(_Strict):
+    """Where failure alerts and summaries go; the token is the connection's password."""
+
+    conn_id: str = "slack_api_default"
+    channel: SlackChannel
+
+
+class RetrySettings(_Strict):
+    """Task retries; the delay doubles after each try up to `max_delay`."""
+
+    count: int = Field(default=2, ge=0, le=10)
+    delay: Duration = timedelta(minutes=5)
+    exponential_backoff: bool = True
+    max_delay: Duration = timedelta(hours=1)
+
+
+class Defaults(_Strict):
+    """Settings every pipeline inherits unless a policy overrides them."""
+
+    timezone: TimeZone = "UTC"
+    aws_conn_id: str = "aws_default"
+    region: Region
+    owner: str = "backstop"
+    report_bucket: BucketName
+    slack: SlackSettings
+    retries: RetrySettings = RetrySettings()
+    deferrable: bool = True
+    # RDS's default quota of manual DB snapshots per region. moto does not implement
+    # DescribeAccountAttributes and on AWS it is adjustable, so the policy states it.
+    manual_snapshot_quota: int = Field(default=100, ge=1)
+    # Tolerated clock skew: a snapshot created further in the future aborts retention_prune.
+    clock_skew_tolerance: Duration = timedelta(minutes=5)
+    # The schedule (a key of `schedules`) of the retention_prune DAG.
+    retention_schedule: Slug = "daily"
+
+
+class Schedule(_Strict):
+    """A backup tier's cadence: cron in the defaults' time zone."""
+
+    cron: Cron
+    description: str = ""
+    # Longest acceptable gap between two good backups of this tier (alerting/retention use it).
+    max_age: Duration | None = None
+
+
+class TagSelector(_Strict):
+    tags: dict[str, str] = Field(min_length=1)
+
+
+class ProtectedResource(_Strict):
+    """One RDS instance or Aurora cluster, named by id or found by tags at run time."""
+
+    type: Literal["rds_instance", "aurora_cluster"]
+    id: RdsIdentifier | None = None
+    selector: TagSelector | None = None
+
+    @model_validator(mode="after")
+    def _id_or_selector(self) -> ProtectedResource:
+        if (self.id is None) == (self.selector is None):
+            raise ValueError("give exactly one of 'id' (a resource identifier) or 'selector' (tags to match)")
+        return self
+
+
+class DrRegion(_Strict):
+    """A disaster-recovery region that receives copies, with the KMS key to encrypt them.
+
+    The key is required: an encrypted snapshot can only be copied across regions with a key
+    in the destination region, and the policy cannot know at parse time which sources are
+    encrypted. (An unencrypted source copied with a key becomes encrypted, which is fine.)
+    """
+
+    region: Region
+    kms_key_id: str = Field(min_length=1)
+
+
+class Objectives(_Strict):
+    """Recovery targets the drills measure against (seed: RTO 1h, RPO 5m)."""
+
+    rpo: Duration
+    rto: Duration
+
+
+class KeepRule(_Strict):
+    """Keep the newest `count` representatives of a period and/or those younger than `max_age`.
+
+    A representative is the newest snapshot of its day / ISO week / month / year (in the
+    defaults' time zone).
+    """
+
+    period: Literal["daily", "weekly", "monthly", "yearly"]
+    count: int | None = Field(default=None, ge=1)
+    max_age: Duration | None = None
+
+    @model_validator(mode="after")
+    def _count_or_age(self) -> KeepRule:
+        if self.count is None and self.max_age is None:
+            raise ValueError(f"{self.period} rule keeps nothing: give 'count', 'max_age' or both")
+        return self
+
+
+class RetentionPolicy(_Strict):
+    """How long managed snapshots live, in the source region and in every DR region."""
+
+    keep: list[KeepRule] = Field(min_length=1)
+    min_keep: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _no_contradictions(self) -> RetentionPolicy:
+        periods = [rule.period for rule in self.keep]
+        if len(set(periods)) != len(periods):
+            raise ValueError(f"keep lists a period twice: {periods}; merge them into one rule")
+        return self
+
+
+class SnapshotPolicy(_Strict):
+    """A group of resources snapshotted on one tier's schedule."""
+
+    name: Slug
+    description: str = ""
+    tier: Slug
+    region: Region | None = None
+    resources: list[ProtectedResource] = Field(min_length=1)
+    dr_regions: list[DrRegion] = []
+    slack_channel: SlackChannel | None = None
+    objectives: Objectives | None = None
+    # None = never prune this policy's snapshots (retention_prune refuses rather than guesses)
+    retention: RetentionPolicy | None = None
+
+    @model_validator(mode="after")
+    def _no_duplicate_resources(self) -> SnapshotPolicy:
+        seen: set[tuple[str, str]] = set()
+        for resource in self.resources:
+            if resource.id is None:
+                continue
+            key = (resource.type, resource.id)
+            if key in seen:
+                raise ValueError(f"resource {resource.type} {resource.id!r} is listed twice")
+            seen.add(key)
+        regions = [d.region for d in self.dr_regions]
+        if len(set(regions)) != len(regions):
+            raise ValueError(f"dr_regions lists a region twice: {regions}")
+        return self
+
+
+class ObjectLock(_Strict):
+    """S3 Object Lock retention applied to every backup object (seed: 30 days)."""
+
+    mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    days: int = Field(ge=1, le=36500)
+
+
+class VaultReplica(_Strict):
+    """The copy of the vault in the DR region."""
+
+    bucket: BucketName
+    region: Region
+    kms_key_id: str | None = None
+
+
+class TerraformVault(_Strict):
+    """Where Terraform state backups are written: `<prefix>/<project>/<workspace>/<date>/`."""
+
+    bucket: BucketName
+    region: Region | None = None
+    prefix: str = Field(default="terraform-state", pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+    kms_key_id: str | None = None
+    object_lock: ObjectLock = ObjectLock(days=30)
+    dr: VaultReplica | None = None
+
+
+class S3BackendSource(_Strict):
+    """State kept by Terraform's S3 backend: `key`, plus every workspace under `env:/`."""
+
+    type: Literal["s3_backend"]
+    bucket: BucketName
+    key: str = Field(min_length=1)
+    region: Region | None = None
+    workspace_key_prefix: str = "env:"
+
+
+class WorkingDirSource(_Strict):
+    """A Terraform working directory read with `terraform state pull` (relative to the repo root)."""
+
+    type: Literal["working_dir"]
+    path: str = Field(min_length=1)
+    workspaces: list[str] = ["default"]
+
+
+class TerraformProject(_Strict):
+    name: Slug
+    source: Annotated[S3BackendSource | WorkingDirSource, Field(discriminator="type")]
+
+
+class TerraformStatePolicy(_Strict):
+    """Daily Terraform state backups (Runbook 3: a lost state blocks rebuilding)."""
+
+    schedule: Slug
+    vault: TerraformVault
+    projects: list[TerraformProject] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_projects(self) -> TerraformStatePolicy:
+        names = [p.name for p in self.projects]
+        if len(set(names)) != len(names):
+            raise ValueError(f"project names must be unique: {names}")
+        if self.vault.dr is not None and self.vault.dr.bucket == self.vault.bucket:
+            raise ValueError("vault.dr.bucket must differ from vault.bucket")
+        return self
+
+
+class DataCheck(_Strict):
+    """One verification query run against a restored database, with its expectation.
+
+    The query returns one value. `min_rows`: the value (e.g. COUNT(*)) is at least this.
+    `equals`: the value equals this. `max_age`: the value is a timestamp no older than this at
+    the restore point; a `freshness` check's timestamp is the newest committed row, used for RPO.
+    """
+
+    name: Slug
+    sql: str = Field(min_length=1)
+    min_rows: int | None = Field(default=None, ge=0)
+    equals: str | int | float | bool | None = None
+    max_age: Duration | None = None
+    freshness: bool = False
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> DataCheck:
+        given = [k for k in ("min_rows", "equals", "max_age") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"check {self.name!r} needs exactly one of min_rows, equals, max_age (got {given or 'none'})"
+            )
+        if self.freshness and self.max_age is None:
+            raise ValueError(
+                f"check {self.name!r}: freshness needs a max_age expectation (a timestamp query)"
+            )
+        return self
+
+
+class Drill(_Strict):
+    """A restore drill: restore, verify with real queries, measure RTO/RPO, delete.
+
+    `pitr` restores the source to `restore_offset` before now (or the latest restorable time);
+    `dr_snapshot` restores the newest managed copy in `dr_region`.
+    """
+
+    name: Slug
+    kind: Literal["pitr", "dr_snapshot"] = "pitr"
+    source: RdsIdentifier
+    region: Region | None = None
+    dr_region: Region | None = None
+    schedule: Slug = "monthly-drill"
+    restore_offset: Duration | None = timedelta(minutes=5)  # None = latest restorable time
+    instance_class: str = "db.t4g.medium"
+    max_lifetime: Duration = timedelta(hours=3)
+    database: str = "triflow"
+    credentials_secret: str | None = None  # Secrets Manager secret id holding username/password
+    credentials_conn_id: str | None = None  # or an Airflow connection
+    checks: list[DataCheck] = Field(min_length=1)
+    objectives: Objectives
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Drill:
+        if (self.credentials_secret is None) == (self.credentials_conn_id is None):
+            raise ValueError("give exactly one of credentials_secret or credentials_conn_id")
+        if self.kind == "dr_snapshot" and self.dr_region is None:
+            raise ValueError("a dr_snapshot drill needs dr_region")
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"check names must be unique: {names}")
+        if sum(c.freshness for c in self.checks) > 1:
+            raise ValueError("at most one check can be the freshness (RPO) check")
+        return self
+
+
+class BackupPolicy(_Strict):
+    """The whole policy file."""
+
+    version: Literal[1]
+    defaults: Defaults
+    schedules: dict[Slug, Schedule] = Field(min_length=1)
+    rds_snapshots: list[SnapshotPolicy] = []
+    terraform_state: TerraformStatePolicy | None = None
+    drills: list[Drill] = []
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> BackupPolicy:
+        names = [p.name for p in self.rds_snapshots]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"rds_snapshots: policy names must be unique; repeated: {duplicates}")
+        for policy in self.rds_snapshots:
+            if policy.tier not in self.schedules:
+                raise ValueError(
+                    f"rds_snapshots[{names.index(policy.name)}].tier: {policy.tier!r} is not defined under "
+                    f"'schedules' (defined: {sorted(self.schedules)})"
+                )
+            region = policy.region or self.defaults.region
+            if region in [d.region for d in policy.dr_regions]:
+                raise ValueError(
+                    f"rds_snapshots[{names.index(policy.name)}].dr_regions: includes the source region {region!r}"
+                )
+        if self.defaults.retention_schedule not in self.schedules and any(
+            p.retention for p in self.rds_snapshots
+        ):
+            raise ValueError(
+                f"defaults.retention_schedule: {self.defaults.retention_schedule!r} is not defined under "
+                f"'schedules' (defined: {sorted(self.schedules)})"
+            )
+        for i, drill in enumerate(self.drills):
+            if drill.schedule not in self.schedules:
+                raise ValueError(
+                    f"drills[{i}].schedule: {drill.schedule!r} is not defined under 'schedules' "
+                    f"(defined: {sorted(self.schedules)})"
+                )
+        drill_names = [d.name for d in self.drills]
+        if len(set(drill_names)) != len(drill_names):
+            raise ValueError(f"drills: names must be unique; got {drill_names}")
+        if self.terraform_state is not None and self.terraform_state.schedule not in self.schedules:
+            raise ValueError(
+                f"terraform_state.schedule: {self.terraform_state.schedule!r} is not defined under "
+                f"'schedules' (defined: {sorted(self.schedules)})"
+            )
+        return self
+
+    # --- views the DAG files use -------------------------------------------------------
+
+    def snapshot_tiers(self) -> list[str]:
+        """Tiers that have at least one snapshot policy, in schedule order."""
+        used = {p.tier for p in self.rds_snapshots}
+        return [tier for tier in self.schedules if tier in used]
+
+    def policies_for_tier(self, tier: str) -> list[SnapshotPolicy]:
+        return [p for p in self.rds_snapshots if p.tier == tier]
+
+    def region_of(self, policy: SnapshotPolicy) -> str:
+        return policy.region or self.defaults.region
+
+    def channel_of(self, policy: SnapshotPolicy | None = None) -> str:
+        if policy is not None and policy.slack_channel:
+            return policy.slack_channel
+        return self.defaults.slack.channel

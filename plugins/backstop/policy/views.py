@@ -1,0 +1,47 @@
+"""Views of the policy that the DAG files need, computed at parse time from the typed models.
+
+A DAG file asks here for "what does this DAG operate on" and passes the answer to its
+operators as plain data (XCom- and serialization-safe), so DAG files stay wiring only and
+operators never parse the policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backstop.policy.model import BackupPolicy
+
+
+def retention_rules(policy: BackupPolicy) -> dict[str, dict[str, Any] | None]:
+    """Policy name -> plain retention rules (seconds for durations) for RetentionPlanOperator.
+
+    A policy without `retention` maps to None, which the planner treats as "refuse to prune".
+    `max_staleness` is the policy tier's schedule `max_age`: older newest backup = halt pruning.
+    """
+    out: dict[str, dict[str, Any] | None] = {}
+    for item in policy.rds_snapshots:
+        if item.retention is None:
+            out[item.name] = None
+            continue
+        max_age = policy.schedules[item.tier].max_age
+        out[item.name] = {
+            "keep": [
+                {
+                    "period": rule.period,
+                    "count": rule.count,
+                    "max_age": rule.max_age.total_seconds() if rule.max_age else None,
+                }
+                for rule in item.retention.keep
+            ],
+            "min_keep": item.retention.min_keep,
+            "max_staleness": max_age.total_seconds() if max_age else None,
+            "timezone": policy.defaults.timezone,
+        }
+    return out
+
+
+def snapshot_regions(policy: BackupPolicy) -> list[str]:
+    """Every region holding managed snapshots: each policy's source region and its DR regions."""
+    regions = {policy.region_of(item) for item in policy.rds_snapshots}
+    regions |= {dr.region for item in policy.rds_snapshots for dr in item.dr_regions}
+    return sorted(regions)

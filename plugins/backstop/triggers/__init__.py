@@ -1,1 +1,0 @@
-"""Deferrable waits that run in the triggerer and hold no worker slot."""
