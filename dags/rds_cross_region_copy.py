@@ -4,7 +4,7 @@ Scheduled on the `backstop_rds_snapshots` asset that the snapshot DAGs update, s
 (which can take hours) never hold up or fail the snapshot run, and a copy that failed is
 retried by the next run. Per DR region: plan what lacks a copy, then one mapped copy task
 per snapshot in the pool `rds_copy_<region>` (20 slots, deferred tasks counted: AWS allows
-20 copies in flight per destination region). Wiring only.
+20 copies in flight per destination region). Wiring only: the logic is in backstop.snapshots.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from airflow.sdk import DAG
 
 from backstop.airflow.dag_defaults import copy_pool, dag_kwargs, rds_snapshots_asset
 from backstop.policy import load_policy
-from backstop.snapshots.operators import RdsCrossRegionCopyOperator, RdsPlanCopiesOperator
+from backstop.policy.views import copy_destinations
+from backstop.snapshots.copy import RdsCrossRegionCopyOperator, RdsPlanCopiesOperator
 
 policy = load_policy()
-destinations: dict[str, dict] = {}
-for item in policy.rds_snapshots:
-    for dr in item.dr_regions:
-        entry = destinations.setdefault(dr.region, {"kms_key_id": dr.kms_key_id, "sources": []})
-        entry["sources"].append({"policy": item.name, "region": policy.region_of(item)})
+destinations = copy_destinations(policy)
 
 if destinations:
     with DAG(
@@ -29,8 +26,8 @@ if destinations:
         schedule=[rds_snapshots_asset()],
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "dr", "copy"]),
-    ) as dag:
-        for region, entry in sorted(destinations.items()):
+    ):
+        for region, entry in destinations.items():
             plan = RdsPlanCopiesOperator(
                 task_id=f"plan_copies_to_{region}",
                 aws_conn_id=policy.defaults.aws_conn_id,

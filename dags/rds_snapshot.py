@@ -1,8 +1,10 @@
 """Manual RDS snapshots on each tier's schedule: `rds_<tier>_snapshot` (e.g. rds_weekly_snapshot).
 
-One mapped task per protected database, so one failing database does not stop the others
-(the run still ends failed and Slack is told). Each successful snapshot updates the
-`backstop_rds_snapshots` asset, which schedules rds_cross_region_copy. Wiring only: the logic is in plugins/backstop.
+`resolve_targets` turns the policy's resources into one job per database; `snapshot` is
+mapped over them, so one failing database does not stop the others (the run still ends
+failed and Slack is told); `announce` (the teardown of `resolve_targets`) then updates the
+`backstop_rds_snapshots` asset once, naming the snapshots made, which schedules
+rds_cross_region_copy. Wiring only: the logic is in backstop.snapshots.
 """
 
 from __future__ import annotations
@@ -11,35 +13,28 @@ from airflow.sdk import DAG
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs, rds_snapshots_asset
 from backstop.policy import load_policy
-from backstop.snapshots.operators import RdsManagedSnapshotOperator, RdsResolveTargetsOperator
+from backstop.policy.views import snapshot_targets
+from backstop.snapshots.announce import AnnounceSnapshotsOperator
+from backstop.snapshots.create import RdsManagedSnapshotOperator
+from backstop.snapshots.targets import RdsResolveTargetsOperator
 
 policy = load_policy()
 
 for tier in policy.snapshot_tiers():
-    schedule = policy.schedules[tier]
     with DAG(
         dag_id=f"rds_{tier}_snapshot",
-        description=schedule.description or f"{tier} manual RDS snapshots",
+        description=policy.schedules[tier].description or f"{tier} manual RDS snapshots",
         schedule=cron_timetable(policy, tier),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "snapshot", tier]),
-    ) as dag:
+    ):
         targets = RdsResolveTargetsOperator(
             task_id="resolve_targets",
             aws_conn_id=policy.defaults.aws_conn_id,
             region_name=policy.defaults.region,
-            targets=[
-                {
-                    "policy": item.name,
-                    "region": policy.region_of(item),
-                    "alert_channel": item.slack_channel,
-                    **resource.model_dump(exclude_none=True),
-                }
-                for item in policy.policies_for_tier(tier)
-                for resource in item.resources
-            ],
+            targets=snapshot_targets(policy, tier),
         )
-        RdsManagedSnapshotOperator.partial(
+        snapshots = RdsManagedSnapshotOperator.partial(
             task_id="snapshot",
             aws_conn_id=policy.defaults.aws_conn_id,
             tier=tier,
@@ -47,6 +42,10 @@ for tier in policy.snapshot_tiers():
             deferrable=policy.defaults.deferrable,
             manual_snapshot_quota=policy.defaults.manual_snapshot_quota,
             map_index_template="{{ task.db_identifier }}",
-            outlets=[rds_snapshots_asset()],  # each new snapshot schedules rds_cross_region_copy
         ).expand_kwargs(targets.output)
-    globals()[dag.dag_id] = dag
+        announce = AnnounceSnapshotsOperator(
+            task_id="announce",
+            snapshots=snapshots.output,
+            asset=rds_snapshots_asset(),
+        )
+        snapshots >> announce.as_teardown(setups=targets)

@@ -102,7 +102,7 @@ def test_alert_fires_once_after_the_retries_are_spent(airflow_db, fleet, slack, 
     """
     from botocore.exceptions import ClientError
 
-    import backstop.snapshots.operators as rds_operators
+    import backstop.snapshots.create as rds_operators
 
     real_create = rds_operators.create_snapshot
     calls = []
@@ -131,3 +131,44 @@ def test_alert_fires_once_after_the_retries_are_spent(airflow_db, fleet, slack, 
     assert len(messages) == 1, messages
     body = str(messages[0]["blocks"])
     assert "Try*\\n2 of 2" in body and "InvalidDBInstanceState" in body, body
+
+
+def _asset_events(dag_run) -> list[dict]:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .filter(AssetEvent.source_dag_id == dag_run.dag_id, AssetEvent.source_run_id == dag_run.run_id)
+            .all()
+        )
+        return [dict(event.extra or {}) for event in events]
+
+
+def test_a_run_announces_its_snapshots_in_one_asset_event(airflow_db, fleet, slack, tmp_path, monkeypatch):
+    """One event per run (not one per mapped task), naming what was made; a failed database
+    still fails the run but does not hold back the announcement of the others."""
+    policy = policy_with(["triflow-ai-production-db", "triflow-ai-ghost-db"])
+    dag = load_dag("rds_snapshot.py", "rds_weekly_snapshot", policy, tmp_path, monkeypatch)
+
+    dag_run = dag.test(logical_date=SUNDAY_0300_KST)
+
+    assert dag_run.state == "failed"
+    events = _asset_events(dag_run)
+    assert len(events) == 1, events
+    named = sorted(s["snapshot_id"] for s in events[0]["snapshots"])
+    assert named == ["triflow-ai-analytics-weekly-20261122", "triflow-ai-production-db-weekly-20261122"]
+    assert events[0]["run_id"] == dag_run.run_id
+
+
+def test_a_run_with_no_snapshot_announces_nothing(airflow_db, fleet, slack, tmp_path, monkeypatch):
+    policy = policy_with(["triflow-ai-ghost-db"])
+    policy["rds_snapshots"] = policy["rds_snapshots"][:1]
+    dag = load_dag("rds_snapshot.py", "rds_weekly_snapshot", policy, tmp_path, monkeypatch)
+
+    dag_run = dag.test(logical_date=SUNDAY_0300_KST)
+
+    assert dag_run.state == "failed"
+    assert _states(dag_run, "announce")[-1][0] == "skipped"
+    assert _asset_events(dag_run) == []

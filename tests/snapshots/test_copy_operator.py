@@ -10,13 +10,9 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from backstop.airflow.triggers import RdsSnapshotAvailableTrigger
 from backstop.naming import from_tag_list
-from backstop.snapshots.operators import (
-    QuotaExceededError,
-    RdsCrossRegionCopyOperator,
-    RdsManagedSnapshotOperator,
-    RdsPlanCopiesOperator,
-    UnmanagedResourceError,
-)
+from backstop.snapshots.copy import RdsCrossRegionCopyOperator, RdsPlanCopiesOperator
+from backstop.snapshots.create import RdsManagedSnapshotOperator
+from backstop.snapshots.guards import QuotaExceededError, UnmanagedResourceError
 from tests.throttling import throttle
 
 PROD = "triflow-ai-production-db"

@@ -15,12 +15,9 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from backstop.airflow.triggers import RdsSnapshotAvailableTrigger
 from backstop.naming import from_tag_list
-from backstop.snapshots.operators import (
-    RdsManagedSnapshotOperator,
-    RdsResolveTargetsOperator,
-    SnapshotFailedError,
-    UnmanagedResourceError,
-)
+from backstop.snapshots.create import RdsManagedSnapshotOperator
+from backstop.snapshots.guards import SnapshotFailedError, UnmanagedResourceError
+from backstop.snapshots.targets import RdsResolveTargetsOperator
 
 PROD = "triflow-ai-production-db"
 SUNDAY_0300_KST = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)

@@ -45,3 +45,27 @@ def snapshot_regions(policy: BackupPolicy) -> list[str]:
     regions = {policy.region_of(item) for item in policy.rds_snapshots}
     regions |= {dr.region for item in policy.rds_snapshots for dr in item.dr_regions}
     return sorted(regions)
+
+
+def snapshot_targets(policy: BackupPolicy, tier: str) -> list[dict[str, Any]]:
+    """The resources a tier's snapshot DAG covers, for RdsResolveTargetsOperator (one dict each)."""
+    return [
+        {
+            "policy": item.name,
+            "region": policy.region_of(item),
+            "alert_channel": item.slack_channel,
+            **resource.model_dump(exclude_none=True),
+        }
+        for item in policy.policies_for_tier(tier)
+        for resource in item.resources
+    ]
+
+
+def copy_destinations(policy: BackupPolicy) -> dict[str, dict[str, Any]]:
+    """DR region -> {"kms_key_id", "sources": [{"policy", "region"}, ...]} for the copy DAG."""
+    destinations: dict[str, dict[str, Any]] = {}
+    for item in policy.rds_snapshots:
+        for dr in item.dr_regions:
+            entry = destinations.setdefault(dr.region, {"kms_key_id": dr.kms_key_id, "sources": []})
+            entry["sources"].append({"policy": item.name, "region": policy.region_of(item)})
+    return dict(sorted(destinations.items()))

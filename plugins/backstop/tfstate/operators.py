@@ -25,7 +25,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.airflow.operators import BackstopAwsOperator
+from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
 from backstop.aws.hooks import S3_HOOK, LazyHookClass
 from backstop.naming import POLICY_TAG, RUN_ID_TAG, SOURCE_TAG, TIER_TAG, run_date
 from backstop.tfstate import sources as src
@@ -71,7 +71,7 @@ class TerraformStateTargetsOperator(_S3Operator):
     Fails when nothing is found: an empty backup run must not look like a good one.
     """
 
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "projects")
+    template_fields: Sequence[str] = aws_template_fields("projects")
 
     def __init__(self, *, projects: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -108,7 +108,7 @@ class TerraformStateBackupOperator(_S3Operator):
     :param timezone: the policy zone; the run date in it names the date folder.
     """
 
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "project", "workspace")
+    template_fields: Sequence[str] = aws_template_fields("project", "workspace")
 
     def __init__(
         self,

@@ -1,0 +1,220 @@
+"""Managed snapshots: create (or adopt) one, wait for it, verify it.
+
+House style follows the amazon provider's operators/rds.py: AWS calls through RdsHook,
+deferrable waits with a synchronous fallback, template fields for everything a run decides.
+The create-or-adopt flow is written once here; the cross-region copy (snapshots/copy.py)
+only says how it starts a snapshot and what makes an existing one its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from backstop.airflow.operators import DeferrableAwsOperator, aws_template_fields
+from backstop.aws.errors import error_code
+from backstop.aws.hooks import RDS_HOOK, LazyHookClass
+from backstop.aws.rds_databases import storage_encrypted
+from backstop.aws.rds_snapshots import SnapshotInfo, api_for, create_snapshot, describe_snapshot, wait_status
+from backstop.naming import SOURCE_TAG, is_managed, managed_tags, run_date, snapshot_name
+from backstop.snapshots.guards import SnapshotFailedError, UnmanagedResourceError, check_quota
+
+
+class RdsManagedSnapshotOperator(DeferrableAwsOperator):
+    """Create (or adopt) a manual snapshot of an RDS instance or Aurora cluster, wait, verify.
+
+    The snapshot is named from the run's date (`<db>-<tier>-<YYYYMMDD>`) and tagged
+    `backstop:managed=true` plus policy, tier, run id and source. A retry or re-run of the
+    same date adopts the managed snapshot it already made; a same-named snapshot without the
+    managed tag fails the task and is left alone. A snapshot that ends `failed` fails the task
+    with the AWS status. Returns the verified snapshot's facts (XCom-safe, no secrets).
+
+    :param db_type: "instance" or "cluster".
+    :param db_identifier: the DB instance or cluster to snapshot.
+    :param tier: backup tier (part of the name and the tags), e.g. "weekly".
+    :param policy_name: the policy that asked for it (tagged).
+    :param timezone: zone in which the run's date is taken for the name.
+    :param snapshot_identifier: explicit name; default derives it from the run date.
+    :param alert_channel: Slack channel for this resource's failure alert (read by the callback).
+    :param deferrable, waiter_delay, waiter_max_attempts: see DeferrableAwsOperator.
+    :param manual_snapshot_quota: refuse to create a snapshot when the region already holds
+        this many manual snapshots of the kind (RDS default 100; moto cannot report it).
+    """
+
+    aws_hook_class = LazyHookClass(RDS_HOOK)
+    template_fields: Sequence[str] = aws_template_fields(
+        "db_identifier", "snapshot_identifier", "tier", "policy_name"
+    )
+    ui_color = "#eeaa88"
+
+    def __init__(
+        self,
+        *,
+        db_type: str,
+        db_identifier: str,
+        tier: str,
+        policy_name: str,
+        timezone: str = "UTC",
+        snapshot_identifier: str | None = None,
+        alert_channel: str | None = None,
+        manual_snapshot_quota: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        api_for(db_type)  # fail at parse time on a bad db_type
+        self.manual_snapshot_quota = manual_snapshot_quota
+        self.db_type = db_type
+        self.db_identifier = db_identifier
+        self.tier = tier
+        self.policy_name = policy_name
+        self.timezone = timezone
+        self.snapshot_identifier = snapshot_identifier
+        self.alert_channel = alert_channel
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _name(self, context: Context) -> str:
+        return self.snapshot_identifier or snapshot_name(
+            self.db_identifier, self.tier, run_date(context, self.timezone)
+        )
+
+    def _check_adoptable(self, info: SnapshotInfo) -> None:
+        if not is_managed(info.tags):
+            raise UnmanagedResourceError(
+                f"Snapshot {info.snapshot_id} already exists in {info.region} but is not tagged "
+                "backstop:managed=true, so Backstop did not create it and will not adopt, change or "
+                "delete it. Rename or remove it by hand, then re-run."
+            )
+        if info.source_id != self.db_identifier:
+            raise UnmanagedResourceError(
+                f"Snapshot {info.snapshot_id} is a managed snapshot of {info.source_id!r}, not of "
+                f"{self.db_identifier!r}; refusing to adopt it."
+            )
+
+    def _start(self, client: Any, name: str, context: Context) -> SnapshotInfo:
+        """Ask AWS for the snapshot (a copy overrides this); raises botocore's ClientError unchanged."""
+        tags = managed_tags(
+            policy=self.policy_name,
+            tier=self.tier,
+            run_id=str(context["run_id"]),
+            extra={SOURCE_TAG: self.db_identifier},
+        )
+        self.log.info("Creating %s snapshot %s of %s", self.db_type, name, self.db_identifier)
+        return create_snapshot(client, self.db_type, self.db_identifier, name, tags)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        started = datetime.now(UTC)
+        name = self._name(context)
+        info, adopted = self._create_or_adopt(self.hook.conn, name, context)
+        return self._wait_or_finish(context, name, started, adopted, info.status)
+
+    def _create_or_adopt(self, client: Any, name: str, context: Context) -> tuple[SnapshotInfo, bool]:
+        """(the snapshot, adopted?): adopt one of ours with this name, else check the quota and start one."""
+        from botocore.exceptions import ClientError
+
+        api = api_for(self.db_type)
+        info = describe_snapshot(client, self.db_type, name)
+        if info is not None:
+            self._check_adoptable(info)
+            self.log.info(
+                "Adopting %s in %s, made earlier for this date (%s)", name, info.region, info.status
+            )
+            return info, True
+        check_quota(client, self.db_type, self.manual_snapshot_quota, self._what(name))
+        try:
+            return self._start(client, name, context), False
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in api.source_not_found_codes:
+                raise AirflowFailException(
+                    f"RDS {self.db_type} {self.db_identifier!r} does not exist in "
+                    f"{client.meta.region_name}: {exc}"
+                ) from exc
+            if code not in api.exists_codes:
+                raise
+            # Another try created it between our describe and our request: adopt it.
+            info = describe_snapshot(client, self.db_type, name)
+            if info is None:
+                raise
+            self._check_adoptable(info)
+            return info, True
+
+    def _what(self, name: str) -> str:
+        return f"snapshot of {self.db_identifier}"
+
+    def _wait_or_finish(
+        self, context: Context, name: str, started: datetime, adopted: bool, status: str
+    ) -> dict[str, Any]:
+        from backstop.airflow.triggers import RdsSnapshotAvailableTrigger
+
+        client = self.hook.conn
+        state, message = self.wait_or_defer(
+            poll=lambda: wait_status(client, self.db_type, name),
+            trigger=lambda: RdsSnapshotAvailableTrigger(
+                db_type=self.db_type, snapshot_id=name, **self.trigger_connection()
+            ),
+            resume_kwargs={"started": started.isoformat(), "adopted": adopted},
+        )
+        return self._finish(name, state, message, started, adopted)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], started: str = "", adopted: bool = False
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired."""
+        begun = datetime.fromisoformat(started) if started else datetime.now(UTC)
+        return self._finish(event["snapshot_id"], event["status"], event["message"], begun, adopted)
+
+    def _finish(
+        self, name: str, state: str, message: str, started: datetime, adopted: bool
+    ) -> dict[str, Any]:
+        if state != "success":
+            raise SnapshotFailedError(f"{self.db_type} snapshot of {self.db_identifier} failed: {message}")
+        info = self.verify_snapshot(name)
+        result = info.to_xcom()
+        result["adopted"] = adopted
+        result["duration_seconds"] = round((datetime.now(UTC) - started).total_seconds(), 3)
+        self.log.info(
+            "Verified %s: %s, source %s, encrypted=%s, %s in %.1fs",
+            name,
+            info.status,
+            info.source_id,
+            info.encrypted,
+            "adopted" if adopted else "created",
+            result["duration_seconds"],
+        )
+        return result
+
+    def verify_snapshot(self, name: str) -> SnapshotInfo:
+        """Describe it again and check what matters: exists, available, ours, and `_problems`."""
+        info = describe_snapshot(self.hook.conn, self.db_type, name)
+        if info is None:
+            raise SnapshotFailedError(f"snapshot {name} vanished after it became available")
+        problems = []
+        if not info.available:
+            problems.append(f"status is {info.status!r}, expected 'available'")
+        if not is_managed(info.tags):
+            problems.append("the backstop:managed tag is missing")
+        problems += self._problems(info)
+        if problems:
+            raise SnapshotFailedError(f"{self._what(name)} failed verification: " + "; ".join(problems))
+        return info
+
+    def _problems(self, info: SnapshotInfo) -> list[str]:
+        """What else must hold for a snapshot of the source: right source, same encryption."""
+        problems = []
+        if info.source_id != self.db_identifier:
+            problems.append(f"its source is {info.source_id!r}, expected {self.db_identifier!r}")
+        try:
+            source_encrypted = storage_encrypted(self.hook.conn, self.db_type, self.db_identifier)
+        except Exception as exc:  # the source may be gone by now; the snapshot is what counts
+            self.log.warning(
+                "Could not describe source %s to compare encryption: %s", self.db_identifier, exc
+            )
+        else:
+            if source_encrypted != info.encrypted:
+                problems.append(f"encrypted={info.encrypted} but the source has encrypted={source_encrypted}")
+        return problems

@@ -1,0 +1,82 @@
+"""Which databases a snapshot run covers: the policy's resources, tag selectors resolved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
+from backstop.aws.hooks import RDS_HOOK, LazyHookClass
+from backstop.aws.rds_databases import tagged_databases
+
+
+class RdsResolveTargetsOperator(BackstopAwsOperator):
+    """Turn the policy's resource list into one snapshot job per database.
+
+    Resources named by id pass through unchanged (a missing one fails its own snapshot task,
+    not the others). Tag selectors are resolved here with DescribeDBInstances /
+    DescribeDBClusters in the policy's region. The output feeds `expand_kwargs` of
+    `RdsManagedSnapshotOperator`. A policy that resolves to nothing fails: an empty backup run
+    must not look like a successful one.
+
+    :param targets: dicts with keys policy, tier, region, type ("rds_instance" |
+        "aurora_cluster"), id or selector ({"tags": {...}}), alert_channel.
+    """
+
+    aws_hook_class = LazyHookClass(RDS_HOOK)
+    template_fields: Sequence[str] = aws_template_fields("targets")
+
+    def __init__(self, *, targets: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.targets = targets
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = []
+        seen: set[tuple[str, str, str]] = set()
+        for target in self.targets:
+            db_type = "instance" if target["type"] == "rds_instance" else "cluster"
+            if target.get("id"):
+                identifiers = [target["id"]]
+            else:
+                wanted = target["selector"]["tags"]
+                identifiers = tagged_databases(self.client(target["region"]), db_type, wanted)
+                if not identifiers:
+                    self.log.warning(
+                        "Policy %s: no %s in %s carries tags %s; nothing selected by it",
+                        target["policy"],
+                        target["type"],
+                        target["region"],
+                        wanted,
+                    )
+                else:
+                    self.log.info("Policy %s: selector %s matched %s", target["policy"], wanted, identifiers)
+            for identifier in identifiers:
+                key = (target["region"], db_type, identifier)
+                if key in seen:
+                    self.log.info(
+                        "%s %s already covered by an earlier policy; skipping duplicate", db_type, identifier
+                    )
+                    continue
+                seen.add(key)
+                jobs.append(
+                    {
+                        "db_type": db_type,
+                        "db_identifier": identifier,
+                        "region_name": target["region"],
+                        "policy_name": target["policy"],
+                        "alert_channel": target.get("alert_channel"),
+                    }
+                )
+        if not jobs:
+            raise AirflowFailException(
+                "The policy selected no resources to back up (every selector matched nothing). "
+                "Check the tags in include/backup_policy.yaml against the account."
+            )
+        for job in jobs:
+            self.log.info(
+                "Will snapshot %s %s in %s", job["db_type"], job["db_identifier"], job["region_name"]
+            )
+        return jobs
