@@ -5,7 +5,7 @@
 `backup` is mapped over them: it checks the state (format 4, same lineage, serial never lower),
 writes a locked, KMS-encrypted copy with its SHA-256 and manifest to the vault and the DR vault,
 or records that nothing changed. A rollback or swapped state fails its task (one Slack alert).
-Wiring only: the logic is in plugins/backstop/operators/terraform.py and backstop/terraform/.
+Wiring only: the logic is in backstop.tfstate.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from airflow.sdk import DAG, Param
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
 from backstop.policy import load_policy
-from backstop.tfstate.operators import TerraformStateBackupOperator, TerraformStateTargetsOperator
+from backstop.tfstate.backup import TerraformStateBackupOperator, TerraformStateTargetsOperator
 
 policy = load_policy()
 tf = policy.terraform_state
@@ -35,7 +35,7 @@ if tf is not None:
             )
         },
         **dag_kwargs(policy, tags=["terraform", "state", tf.schedule]),
-    ) as dag:
+    ):
         workspaces = TerraformStateTargetsOperator(
             task_id="discover_workspaces",
             aws_conn_id=policy.defaults.aws_conn_id,
@@ -51,4 +51,3 @@ if tf is not None:
             timezone=policy.defaults.timezone,
             map_index_template="{{ task.project }}/{{ task.workspace }}",
         ).expand_kwargs(workspaces.output)
-    globals()[dag.dag_id] = dag

@@ -19,7 +19,7 @@ from airflow.sdk import DAG, Param, task
 
 from backstop.airflow.dag_defaults import dag_kwargs
 from backstop.policy import load_policy
-from backstop.tfstate.operators import TerraformStateRestoreOperator
+from backstop.tfstate.restore import TerraformStateRestoreOperator
 
 policy = load_policy()
 tf = policy.terraform_state
@@ -53,7 +53,7 @@ if tf is not None:
             ),
         },
         **dag_kwargs(policy, tags=["terraform", "restore"]),
-    ) as dag:
+    ):
         plan = TerraformStateRestoreOperator(task_id="plan", step="plan", **common)
 
         @task.branch(task_id="route")
@@ -66,7 +66,7 @@ if tf is not None:
         approve = ApprovalOperator(
             task_id="approve",
             subject="Restore Terraform state {{ params.project }}/{{ params.workspace }} to its backend?",
-            body="{{ ti.xcom_pull(task_ids='plan')['summary'] }}",
+            body=plan.output["summary"],
             response_timeout=timedelta(hours=24),
         )
         write_backend = TerraformStateRestoreOperator(
@@ -74,4 +74,3 @@ if tf is not None:
         )
         plan >> route() >> [write_local, approve]
         approve >> write_backend
-    globals()[dag.dag_id] = dag

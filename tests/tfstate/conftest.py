@@ -58,7 +58,7 @@ class TfWorld:
         self, workspace: str = "default", day: date = date(2026, 11, 20), run_id: str = "test"
     ) -> dict:
         """What one mapped `backup` task does, called directly (no Airflow)."""
-        from backstop.tfstate.operators import backup_state
+        from backstop.tfstate.backup import backup_state
         from backstop.tfstate.sources import describe, read_s3_backend
         from backstop.tfstate.state import parse_state
 

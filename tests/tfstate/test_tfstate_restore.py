@@ -19,7 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from backstop.tfstate.operators import RestoreRefusedError, plan_restore, write_restore
+from backstop.tfstate.common import RestoreRefusedError
+from backstop.tfstate.restore import plan_restore, write_restore
 from tests.approvals import approve_when_asked
 from tests.dag_loading import load_dag
 from tests.tfstate.conftest import PROJECT

@@ -1,0 +1,292 @@
+"""Terraform state backup: discover workspaces, check each state, write it to the vault and the DR vault.
+
+Alerting: a rolled-back state (lower serial) or a swapped state (other lineage) fails the
+backup task with `StateRollbackError` / `StateSwappedError` (AirflowFailException: no retries,
+it will not fix itself in five minutes). The task's normal `SlackFailureAlert` is then the one
+and only alert: its text starts with "state rollback:" or "state swapped:" and names the
+project/workspace and the serials. No separate message is posted, so there is never a double
+alert. Nothing is written for such a state, so every later run alerts again until someone
+fixes the backend or accepts the change (manual run with the `accept` param).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from backstop.airflow.operators import aws_template_fields
+from backstop.naming import POLICY_TAG, RUN_ID_TAG, SOURCE_TAG, TIER_TAG, run_date
+from backstop.tfstate import sources as src
+from backstop.tfstate import vault
+from backstop.tfstate.common import (
+    POLICY_NAME,
+    InvalidTerraformStateError,
+    StateRollbackError,
+    StateSwappedError,
+    TerraformS3Operator,
+    source_region,
+)
+from backstop.tfstate.state import InvalidStateError, StateFacts, build_manifest, compare, parse_state
+
+
+class TerraformStateTargetsOperator(TerraformS3Operator):
+    """One backup job per project and workspace (S3 backend: `default` + every `env:/<ws>/`).
+
+    :param projects: the policy's projects, as dicts (name, source).
+    Fails when nothing is found: an empty backup run must not look like a good one.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("projects")
+
+    def __init__(self, *, projects: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.projects = projects
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = []
+        for project in self.projects:
+            source = project["source"]
+            if source["type"] == "s3_backend":
+                workspaces = src.s3_backend_workspaces(
+                    self.client(source_region(source, self.region_name)), source
+                )
+            else:
+                workspaces = list(source.get("workspaces") or ["default"])
+            self.log.info("%s: workspaces %s (%s)", project["name"], workspaces, source["type"])
+            if not workspaces:
+                raise AirflowFailException(
+                    f"project {project['name']!r}: no Terraform state found at {src.describe(source, 'default')} "
+                    "or under its workspace prefix"
+                )
+            jobs += [{"project": project["name"], "workspace": ws, "source": source} for ws in workspaces]
+        return jobs
+
+
+class TerraformStateBackupOperator(TerraformS3Operator):
+    """Back up one workspace's state to the vault (and its DR copy) after the checks.
+
+    :param project: policy project name.
+    :param workspace: Terraform workspace ("default" or a name under env:/).
+    :param source: the project's source as a dict (type s3_backend | working_dir).
+    :param vault: the policy's `terraform_state.vault` as a dict.
+    :param tier: the schedule name (tagged on the objects).
+    :param timezone: the policy zone; the run date in it names the date folder.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields("project", "workspace")
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        workspace: str,
+        source: dict[str, Any],
+        vault: dict[str, Any],
+        tier: str = "daily",
+        timezone: str = "UTC",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project = project
+        self.workspace = workspace
+        self.source = source
+        self.vault = vault
+        self.tier = tier
+        self.timezone = timezone
+        self.resource_id = f"{project}/{workspace}"  # shown in the Slack failure alert
+
+    def fetch(self) -> bytes:
+        if self.source["type"] == "s3_backend":
+            return src.read_s3_backend(
+                self.client(source_region(self.source, self.region_name)), self.source, self.workspace
+            )
+        return src.pull_working_dir(self.source, self.workspace)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        state = self.fetch()
+        try:
+            facts = parse_state(state)
+        except InvalidStateError as exc:
+            raise InvalidTerraformStateError(f"{self.resource_id}: {exc}") from None
+        where = src.describe(self.source, self.workspace)
+        self.log.info(
+            "%s: read %s (serial %s, lineage %s, %s resources, terraform %s, sha256 %s)",
+            self.resource_id,
+            where,
+            facts.serial,
+            facts.lineage,
+            facts.resource_count,
+            facts.terraform_version,
+            facts.sha256,
+        )
+        return backup_state(
+            state,
+            facts,
+            primary=self.client(self.vault.get("region") or self.region_name),
+            dr=self.client(self.vault["dr"]["region"]) if self.vault.get("dr") else None,
+            vault_settings=self.vault,
+            project=self.project,
+            workspace=self.workspace,
+            source=where,
+            day=run_date(context, self.timezone),
+            run_id=str(context.get("run_id") or ""),
+            tier=self.tier,
+            accepted=self.resource_id in _accepted(context),
+            log=self.log,
+        )
+
+
+def _accepted(context: Context) -> list[str]:
+    params = context.get("params") or {}
+    value = params.get("accept") if hasattr(params, "get") else None
+    return list(value or [])
+
+
+def backup_state(
+    state: bytes,
+    facts: StateFacts,
+    *,
+    primary: Any,
+    dr: Any | None,
+    vault_settings: Mapping[str, Any],
+    project: str,
+    workspace: str,
+    source: str,
+    day: Any,
+    run_id: str,
+    tier: str,
+    accepted: bool = False,
+    now: datetime | None = None,
+    log: Any = None,
+) -> dict[str, Any]:
+    """The checks and the writes for one workspace; returns facts only (the task's XCom).
+
+    `action` is "created" (first backup or a changed state), "unchanged" (nothing written,
+    the check is recorded in the result and the log) or raises on rollback/swap.
+    """
+    import logging
+
+    log = log or logging.getLogger(__name__)
+    now = now or datetime.now(UTC)
+    bucket = vault_settings["bucket"]
+    prefix = vault_settings.get("prefix", "terraform-state")
+    lock = vault_settings.get("object_lock") or {"mode": "GOVERNANCE", "days": 30}
+    resource = f"{project}/{workspace}"
+    previous = vault.latest_manifest(primary, bucket, prefix, project, workspace)
+    check = compare(facts, previous)
+    previous_key = f"s3://{bucket}/{previous['state_key']}" if previous else None
+    if check.alerts and not accepted:
+        message = (
+            f"{check.reason}; {resource} at {source}; previous backup {previous_key}. Nothing was written."
+        )
+        raise (StateRollbackError if check.decision == "rollback" else StateSwappedError)(message)
+    result: dict[str, Any] = {
+        "project": project,
+        "workspace": workspace,
+        "source": source,
+        "serial": facts.serial,
+        "lineage": facts.lineage,
+        "sha256": facts.sha256,
+        "resource_count": facts.resource_count,
+        "terraform_version": facts.terraform_version,
+        "decision": check.decision if not check.alerts else f"{check.decision} (accepted)",
+        "reason": check.reason,
+        "previous_backup": previous_key,
+        "checked_at": now.isoformat(),
+    }
+    keys = vault.backup_keys(prefix, project, workspace, day)
+    tags = {POLICY_TAG: POLICY_NAME, TIER_TAG: tier, RUN_ID_TAG: run_id, SOURCE_TAG: resource}
+    dr_settings = vault_settings.get("dr")
+    if check.decision == "unchanged":
+        log.info(
+            "%s: checked, unchanged since %s (%s); no new object written",
+            resource,
+            previous_key,
+            check.reason,
+        )
+        result["action"] = "unchanged"
+        result["vault_key"] = previous_key
+        if dr is not None and dr_settings:
+            result["dr_copy"] = _ensure_dr_copy(dr, dr_settings, previous, state, lock, now, tags, log)
+        return result
+    manifest = build_manifest(
+        facts,
+        project=project,
+        workspace=workspace,
+        source=source,
+        backed_up_at=now.isoformat(),
+        run_id=run_id,
+        state_key=keys.state,
+        state_version_id=None,
+        vault_bucket=bucket,
+        object_lock={},
+        kms_key_id=None,
+    )
+    written = _write_vault(primary, vault_settings, keys, state, manifest, lock, now, tags)
+    log.info(
+        "%s: %s; wrote s3://%s/%s (version %s, %s lock until %s)",
+        resource,
+        check.reason,
+        bucket,
+        keys.state,
+        written["state_version_id"],
+        lock["mode"],
+        written["object_lock"]["retain_until"],
+    )
+    result.update(
+        action="created",
+        vault_key=f"s3://{bucket}/{keys.state}",
+        state_version_id=written["state_version_id"],
+        retain_until=written["object_lock"]["retain_until"],
+    )
+    if dr is not None and dr_settings:
+        result["dr_copy"] = _write_dr(dr, dr_settings, keys, state, manifest, lock, now, tags, log)
+    return result
+
+
+def _write_vault(client, settings, keys, state, manifest, lock, now, tags) -> dict[str, Any]:
+    """One backup into one vault (primary or DR): its bucket, its KMS key, the policy's Object Lock."""
+    return vault.write_backup(
+        client,
+        bucket=settings["bucket"],
+        keys=keys,
+        state=state,
+        manifest=manifest,
+        kms_key_id=settings.get("kms_key_id"),
+        lock_mode=lock["mode"],
+        lock_days=int(lock["days"]),
+        now=now,
+        tags=tags,
+    )
+
+
+def _write_dr(dr, dr_settings, keys, state, manifest, lock, now, tags, log) -> str:
+    """Copy a backup to the DR vault: same keys, its own KMS key, the same Object Lock.
+
+    The bytes are written again from memory (already verified against the manifest's sha256)
+    rather than with CopyObject, so a KMS key in the source region is never needed to read it.
+    """
+    _write_vault(dr, dr_settings, keys, state, manifest, lock, now, tags)
+    log.info(
+        "copied to the DR vault s3://%s/%s (%s)", dr_settings["bucket"], keys.state, dr_settings["region"]
+    )
+    return f"s3://{dr_settings['bucket']}/{keys.state}"
+
+
+def _ensure_dr_copy(dr, dr_settings, previous, state, lock, now, tags, log) -> str:
+    """On an unchanged state, make sure the DR vault holds the previous backup too (a run that
+    failed between the primary write and the DR copy is repaired by the next run)."""
+    keys = vault.BackupKeys(previous["state_key"].rsplit("/", 1)[0])
+    try:
+        there = vault.read_manifest(dr, dr_settings["bucket"], keys.manifest)
+    except dr.exceptions.NoSuchKey:
+        there = None
+    if there is not None and there.get("sha256") == previous["sha256"]:
+        return f"s3://{dr_settings['bucket']}/{keys.state}"
+    log.warning("the DR vault lacks the latest backup; copying it now")
+    base = {k: previous[k] for k in previous if k not in ("state_version_id", "sha256_version_id")}
+    return _write_dr(dr, dr_settings, keys, state, base, lock, now, tags, log)

@@ -1,0 +1,233 @@
+"""Terraform state restore: find and verify a backup, write it to a local file or (approved) its backend."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from backstop.tfstate import sources as src
+from backstop.tfstate import vault
+from backstop.tfstate.common import RestoreRefusedError, TerraformS3Operator, source_region
+from backstop.tfstate.state import InvalidStateError, parse_state
+
+
+class TerraformStateRestoreOperator(TerraformS3Operator):
+    """Plan or perform a restore of one backup; the run's params choose what.
+
+    Params read from the run (`context["params"]`): project, workspace, date ("latest" or
+    YYYY-MM-DD), destination ("local_path" | "backend"), local_path, force.
+
+    :param step: "plan" finds the backup, verifies its checksum and, for the backend, refuses
+        an older serial over a newer one unless force (returns facts for the approval form);
+        "write" re-reads and re-verifies the backup and writes it to the destination, then
+        reads it back to prove the bytes are identical.
+    :param projects: the policy's projects as dicts (name, source).
+    :param vault: the policy's `terraform_state.vault` as a dict.
+    """
+
+    def __init__(
+        self,
+        *,
+        step: str,
+        projects: list[dict[str, Any]],
+        vault: dict[str, Any],
+        destination: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if step not in ("plan", "write"):
+            raise ValueError(f"step must be 'plan' or 'write', got {step!r}")
+        self.step = step
+        self.projects = projects
+        self.vault = vault
+        self.destination = destination
+
+    def _request(self, context: Context) -> dict[str, Any]:
+        params = context.get("params") or {}
+        names = {p["name"]: p for p in self.projects}
+        project = params.get("project")
+        if project not in names:
+            raise AirflowFailException(f"unknown project {project!r}; the policy has {sorted(names)}")
+        return {
+            "project": project,
+            "source": names[project]["source"],
+            "workspace": params.get("workspace") or "default",
+            "date": params.get("date") or "latest",
+            "destination": self.destination or params.get("destination") or "local_path",
+            "local_path": params.get("local_path") or "",
+            "force": bool(params.get("force")),
+        }
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        request = self._request(context)
+        primary = self.client(self.vault.get("region") or self.region_name)
+        backend = None
+        if request["source"]["type"] == "s3_backend":
+            backend = self.client(source_region(request["source"], self.region_name))
+        if self.step == "plan":
+            plan = plan_restore(primary, backend, self.vault, request, log=self.log)
+            # Its own XCom key too, so the approval's body is `plan.output["summary"]` in the DAG file.
+            context["ti"].xcom_push(key="summary", value=plan["summary"])
+            return plan
+        return write_restore(
+            primary, backend, self.vault, request, run_id=str(context.get("run_id")), log=self.log
+        )
+
+
+def _backend_facts(backend: Any, source: Mapping[str, Any], workspace: str) -> dict[str, Any] | None:
+    key = src.backend_key(source, workspace)
+    try:
+        obj = backend.get_object(Bucket=source["bucket"], Key=key)
+    except backend.exceptions.NoSuchKey:
+        return None
+    data = obj["Body"].read()
+    try:
+        facts = parse_state(data)
+    except InvalidStateError as exc:
+        return {"valid": False, "problem": str(exc), "version_id": obj.get("VersionId")}
+    return {"valid": True, "serial": facts.serial, "lineage": facts.lineage, "sha256": facts.sha256}
+
+
+def _check_overwrite(current: dict[str, Any] | None, serial: int, force: bool, target: str) -> None:
+    if current and current.get("valid") and current["serial"] > serial and not force:
+        raise RestoreRefusedError(
+            f"refused: {target} holds serial {current['serial']}, newer than the backup's {serial}; "
+            "restoring would roll the state back. Trigger again with force=true if that is intended."
+        )
+
+
+def _default_local_path(request: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "backstop-restore" / request["project"] / request["workspace"]
+    return str(folder / f"serial-{manifest['serial']}-{manifest['sha256'][:12]}.tfstate")
+
+
+def plan_restore(
+    primary: Any, backend: Any, vault_settings: Mapping[str, Any], request: Mapping[str, Any], log: Any
+) -> dict[str, Any]:
+    manifest = vault.find_manifest(
+        primary,
+        vault_settings["bucket"],
+        vault_settings.get("prefix", "terraform-state"),
+        request["project"],
+        request["workspace"],
+        request["date"],
+    )
+    try:
+        data = vault.read_verified_state(primary, manifest)
+    except vault.VaultError as exc:
+        raise RestoreRefusedError(str(exc)) from None
+    facts = parse_state(data)
+    log.info(
+        "backup s3://%s/%s verified: sha256 %s, serial %s",
+        manifest["vault_bucket"],
+        manifest["state_key"],
+        facts.sha256,
+        facts.serial,
+    )
+    plan = {
+        "project": request["project"],
+        "workspace": request["workspace"],
+        "date": request["date"],
+        "destination": request["destination"],
+        "force": request["force"],
+        "manifest": {
+            k: manifest[k]
+            for k in (
+                "vault_bucket",
+                "state_key",
+                "state_version_id",
+                "sha256_version_id",
+                "sha256",
+                "serial",
+                "lineage",
+                "backed_up_at",
+                "resource_count",
+                "terraform_version",
+            )
+            if k in manifest
+        },
+    }
+    if request["destination"] == "backend":
+        if backend is None:
+            raise RestoreRefusedError("destination 'backend' needs an s3_backend source; use local_path")
+        target = src.describe(request["source"], request["workspace"])
+        current = _backend_facts(backend, request["source"], request["workspace"])
+        _check_overwrite(current, facts.serial, request["force"], target)
+        plan.update(target=target, backend_now=current)
+        plan["summary"] = (
+            f"Write backup serial {facts.serial} (lineage {facts.lineage}, {manifest['backed_up_at']}) to {target}. "
+            + (
+                f"The backend now holds serial {current.get('serial')} (lineage {current.get('lineage')})."
+                if current
+                else "The backend holds no state now."
+            )
+        )
+    else:
+        plan.update(target=request["local_path"] or _default_local_path(request, manifest), backend_now=None)
+        plan["summary"] = f"Write backup serial {facts.serial} to {plan['target']}"
+    return plan
+
+
+def write_restore(
+    primary: Any,
+    backend: Any,
+    vault_settings: Mapping[str, Any],
+    request: Mapping[str, Any],
+    run_id: str,
+    log: Any,
+) -> dict[str, Any]:
+    plan = plan_restore(primary, backend, vault_settings, request, log)  # re-verify now, not at plan time
+    manifest = plan["manifest"]
+    data = vault.read_verified_state(primary, manifest)
+    if request["destination"] == "backend":
+        source = request["source"]
+        key = src.backend_key(source, request["workspace"])
+        put = backend.put_object(
+            Bucket=source["bucket"],
+            Key=key,
+            Body=data,
+            ContentType="application/json",
+            ChecksumAlgorithm="SHA256",
+        )
+        back = backend.get_object(Bucket=source["bucket"], Key=key)["Body"].read()
+        target = plan["target"]
+        version = put.get("VersionId")
+    else:
+        path = Path(plan["target"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, 0o600)
+        back = path.read_bytes()
+        target = str(path)
+        version = None
+    from backstop.tfstate.state import sha256_hex
+
+    if back != data:
+        raise RestoreRefusedError(
+            f"read-back of {target} differs from the backup (sha256 {sha256_hex(back)})"
+        )
+    log.info(
+        "restored serial %s to %s; read back byte-identical (sha256 %s)",
+        manifest["serial"],
+        target,
+        manifest["sha256"],
+    )
+    return {
+        "target": target,
+        "version_id": version,
+        "sha256": manifest["sha256"],
+        "serial": manifest["serial"],
+        "lineage": manifest["lineage"],
+        "from": f"s3://{manifest['vault_bucket']}/{manifest['state_key']}",
+        "run_id": run_id,
+        "byte_identical": True,
+    }
