@@ -47,53 +47,52 @@ def _positive(value: timedelta) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
 
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+
+def _matching(pattern: re.Pattern[str], what: str, expected: str) -> AfterValidator:
+    """A validator: the value must match `pattern`, else "'<value>' is not <what>; expected <expected>"."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}; expected {expected}")
+        return value
+
+    return AfterValidator(check)
 
 
-def _region(value: str) -> str:
-    if not _REGION.match(value):
-        raise ValueError(f"{value!r} is not an AWS region name; expected e.g. 'ap-northeast-2'")
-    return value
-
-
-Region = Annotated[str, AfterValidator(_region)]
+Region = Annotated[
+    str,
+    _matching(
+        re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"), "an AWS region name", "e.g. 'ap-northeast-2'"
+    ),
+]
 
 # RDS identifiers: 1-63 chars, letters/digits/hyphens, start with a letter, no '--', no trailing '-'.
 RDS_IDENTIFIER = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
 
 
-def _rds_identifier(value: str) -> str:
-    if not RDS_IDENTIFIER.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid RDS identifier; expected 1-63 letters, digits or hyphens, "
-            "starting with a letter, without '--' or a trailing hyphen"
-        )
-    return value
+RdsIdentifier = Annotated[
+    str,
+    _matching(
+        RDS_IDENTIFIER,
+        "a valid RDS identifier",
+        "1-63 letters, digits or hyphens, starting with a letter, without '--' or a trailing hyphen",
+    ),
+]
+
+Slug = Annotated[
+    str,
+    _matching(re.compile(r"^[a-z][a-z0-9-]{0,62}$"), "a valid name", "lowercase letters, digits and hyphens"),
+]
 
 
-RdsIdentifier = Annotated[str, AfterValidator(_rds_identifier)]
-
-_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-
-
-def _slug(value: str) -> str:
-    if not _SLUG.match(value):
-        raise ValueError(f"{value!r} is not a valid name; expected lowercase letters, digits and hyphens")
-    return value
-
-
-Slug = Annotated[str, AfterValidator(_slug)]
-
-
-def _channel(value: str) -> str:
-    if not re.match(r"^(#[a-z0-9_.-]{1,80}|[CGD][A-Z0-9]{6,})$", value):
-        raise ValueError(
-            f"{value!r} is not a Slack channel; expected '#name' or a channel id like 'C0123ABCD'"
-        )
-    return value
-
-
-SlackChannel = Annotated[str, AfterValidator(_channel)]
+SlackChannel = Annotated[
+    str,
+    _matching(
+        re.compile(r"^(#[a-z0-9_.-]{1,80}|[CGD][A-Z0-9]{6,})$"),
+        "a Slack channel",
+        "'#name' or a channel id like 'C0123ABCD'",
+    ),
+]
 
 
 def _timezone(value: str) -> str:
@@ -125,15 +124,14 @@ def _cron(value: str) -> str:
 Cron = Annotated[str, AfterValidator(_cron)]
 
 
-def _bucket(value: str) -> str:
-    if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
-        raise ValueError(
-            f"{value!r} is not an S3 bucket name; expected 3-63 lowercase letters, digits, '.', '-'"
-        )
-    return value
-
-
-BucketName = Annotated[str, AfterValidator(_bucket)]
+BucketName = Annotated[
+    str,
+    _matching(
+        re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
+        "an S3 bucket name",
+        "3-63 lowercase letters, digits, '.', '-'",
+    ),
+]
 
 
 class _Strict(BaseModel):
