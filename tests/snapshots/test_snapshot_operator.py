@@ -232,3 +232,33 @@ def test_resolve_targets_refuses_an_empty_backup_run(fleet):
     )
     with pytest.raises(AirflowFailException, match="selected no resources"):
         op.execute(_context())
+
+
+def test_a_database_selected_by_two_policies_is_backed_up_once_then_fails_loudly(fleet, rds):
+    """Issue "Trust" 4: the second policy used to be dropped with an info log line."""
+    jobs = RdsResolveTargetsOperator(
+        task_id="resolve",
+        region_name="ap-northeast-2",
+        targets=[
+            {
+                "policy": "p1",
+                "region": "ap-northeast-2",
+                "type": "rds_instance",
+                "id": "triflow-ai-staging-db",
+            },
+            {
+                "policy": "p2",
+                "region": "ap-northeast-2",
+                "type": "rds_instance",
+                "selector": {"tags": {"environment": "staging"}},
+            },
+        ],
+    ).execute(_context())
+    assert len(jobs) == 1 and jobs[0]["policy_name"] == "p1"
+    assert "'p1'" in jobs[0]["conflict"] and "'p2'" in jobs[0]["conflict"]
+
+    op = _operator(db_identifier="triflow-ai-staging-db", conflict=jobs[0]["conflict"])
+    with pytest.raises(AirflowFailException, match="selected by policy 'p1' and by policy 'p2'"):
+        op.execute(_context())
+    made = rds.describe_db_snapshots(DBSnapshotIdentifier="triflow-ai-staging-db-weekly-20261122")
+    assert made["DBSnapshots"][0]["Status"] == "available"  # the backup itself was not withheld

@@ -6,8 +6,13 @@ rendering and the CLI are in `backstop.policy.loader`; parse-time views in `.vie
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
+import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,12 +31,18 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+MAX_DURATION = timedelta(days=36500)  # 100 years: longer than any retention or archive
+
+
 def _parse_duration(value: Any) -> Any:
     """Accept `90s`, `5m`, `1h`, `30d`, `2w` besides what pydantic takes (seconds, ISO 8601)."""
     if isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+            seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            if seconds > MAX_DURATION.total_seconds():
+                raise ValueError(f"{value!r} is too long; at most {MAX_DURATION.days}d (100 years)")
+            return timedelta(seconds=seconds)
         if not value.strip().upper().startswith("P"):
             raise ValueError(
                 f"{value!r} is not a duration; expected e.g. '5m', '1h', '7d' or ISO 8601 'PT5M'"
@@ -42,7 +53,21 @@ def _parse_duration(value: Any) -> Any:
 def _positive(value: timedelta) -> timedelta:
     if value <= timedelta(0):
         raise ValueError(f"{value} is not a positive duration")
+    if value > MAX_DURATION:
+        raise ValueError(f"{value} is too long; at most {MAX_DURATION.days}d (100 years)")
     return value
+
+
+def bounded_int(low: int, high: int) -> Any:
+    """A whole number from `low` to `high`; booleans and strings are refused, not converted."""
+
+    def check(value: Any) -> int:
+        if type(value) is not int or not low <= value <= high:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+            raise ValueError(f"got {shown}; expected a whole number from {low} to {high:,}")
+        return value
+
+    return Annotated[int, BeforeValidator(check)]
 
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
@@ -59,12 +84,32 @@ def _matching(pattern: re.Pattern[str], what: str, expected: str) -> AfterValida
     return AfterValidator(check)
 
 
-Region = Annotated[
-    str,
-    _matching(
-        re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$"), "an AWS region name", "e.g. 'ap-northeast-2'"
-    ),
-]
+@lru_cache(maxsize=1)
+def known_regions() -> frozenset[str]:
+    """Every region in botocore's partition data (read as a file: no botocore import, no network)."""
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    data = json.loads((Path(spec.submodule_search_locations[0]) / "data" / "partitions.json").read_text())
+    return frozenset(
+        region
+        for partition in data["partitions"]
+        for region in partition["regions"]
+        if not region.endswith("-global")
+    )
+
+
+def _region(value: str) -> str:
+    regions = known_regions()
+    if value not in regions and (regions or not _REGION_SHAPE.match(value)):
+        near = difflib.get_close_matches(value, sorted(regions), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise ValueError(f"{value!r} is not an AWS region; {hint}expected e.g. 'ap-northeast-2'")
+    return value
+
+
+_REGION_SHAPE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+Region = Annotated[str, AfterValidator(_region)]
 
 # RDS identifiers: 1-63 chars, letters/digits/hyphens, start with a letter, no '--', no trailing '-'.
 RDS_IDENTIFIER = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
@@ -118,7 +163,29 @@ def _cron(value: str) -> str:
             "(e.g. '1-7' and Sunday fires on days 1-7 AND on every Sunday); "
             "for 'first Sunday of the month' write '0 3 * * 0#1'"
         )
+    if next_fires(value, 1) == []:
+        raise ValueError(f"{value!r} never fires (no date matches it); nothing would ever run or alert")
     return value
+
+
+def next_fires(cron: str, count: int) -> list[datetime]:
+    """The next `count` fire times after a fixed reference date ([] if it never fires)."""
+    from croniter import CroniterBadDateError, croniter
+
+    if not croniter.is_valid(cron):
+        return []
+    it = croniter(cron, datetime(2026, 1, 1), max_years_between_matches=5)
+    try:
+        return [it.get_next(datetime) for _ in range(count)]
+    except CroniterBadDateError:
+        return []
+
+
+def longest_gap(cron: str) -> timedelta:
+    """The longest time between two fires of `cron` over its first 60 fires (or about a year)."""
+    fires = next_fires(cron, 60)
+    gaps = [b - a for a, b in zip(fires, fires[1:], strict=False)]
+    return max(gaps, default=timedelta(days=1))
 
 
 Cron = Annotated[str, AfterValidator(_cron)]
@@ -151,7 +218,7 @@ class SlackSettings(_Strict):
 class RetrySettings(_Strict):
     """Task retries; the delay doubles after each try up to `max_delay`."""
 
-    count: int = Field(default=2, ge=0, le=10)
+    count: bounded_int(0, 10) = 2
     delay: Duration = timedelta(minutes=5)
     exponential_backoff: bool = True
     max_delay: Duration = timedelta(hours=1)
@@ -170,7 +237,7 @@ class Defaults(_Strict):
     deferrable: bool = True
     # RDS's default quota of manual DB snapshots per region. moto does not implement
     # DescribeAccountAttributes and on AWS it is adjustable, so the policy states it.
-    manual_snapshot_quota: int = Field(default=100, ge=1)
+    manual_snapshot_quota: bounded_int(1, 100_000) = 100
     # Tolerated clock skew: a snapshot created further in the future aborts retention_prune.
     clock_skew_tolerance: Duration = timedelta(minutes=5)
     # The schedule (a key of `schedules`) of the retention_prune DAG.
@@ -182,8 +249,17 @@ class Schedule(_Strict):
 
     cron: Cron
     description: str = ""
-    # Longest acceptable gap between two good backups of this tier (alerting/retention use it).
-    max_age: Duration | None = None
+    # Longest acceptable gap between two good backups of this tier: older newest backup = halt
+    # pruning (and alert). Never off: when omitted it is the cron's longest gap plus one day.
+    max_age: Duration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_max_age(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("max_age") is None and isinstance(data.get("cron"), str):
+            if next_fires(data["cron"], 1):
+                return {**data, "max_age": longest_gap(data["cron"]) + timedelta(days=1)}
+        return data
 
 
 class TagSelector(_Strict):
@@ -231,7 +307,7 @@ class KeepRule(_Strict):
     """
 
     period: Literal["daily", "weekly", "monthly", "yearly"]
-    count: int | None = Field(default=None, ge=1)
+    count: bounded_int(1, 10_000) | None = None
     max_age: Duration | None = None
 
     @model_validator(mode="after")
@@ -245,7 +321,7 @@ class RetentionPolicy(_Strict):
     """How long managed snapshots live, in the source region and in every DR region."""
 
     keep: list[KeepRule] = Field(min_length=1)
-    min_keep: int = Field(default=2, ge=1)
+    min_keep: bounded_int(1, 1_000) = 2
 
     @model_validator(mode="after")
     def _no_contradictions(self) -> RetentionPolicy:
@@ -289,7 +365,7 @@ class ObjectLock(_Strict):
     """S3 Object Lock retention applied to every backup object (seed: 30 days)."""
 
     mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
-    days: int = Field(ge=1, le=36500)
+    days: bounded_int(1, 36_500)
 
 
 class VaultReplica(_Strict):
@@ -361,7 +437,7 @@ class DataCheck(_Strict):
 
     name: Slug
     sql: str = Field(min_length=1)
-    min_rows: int | None = Field(default=None, ge=0)
+    min_rows: bounded_int(0, 10**12) | None = None
     equals: str | int | float | bool | None = None
     max_age: Duration | None = None
     freshness: bool = False
@@ -456,6 +532,9 @@ class BackupPolicy(_Strict):
                     f"drills[{i}].schedule: {drill.schedule!r} is not defined under 'schedules' "
                     f"(defined: {sorted(self.schedules)})"
                 )
+        problems = self._databases_in_two_policies() + self._drill_regions_without_copies()
+        if problems:
+            raise ValueError("\n".join(problems))
         drill_names = [d.name for d in self.drills]
         if len(set(drill_names)) != len(drill_names):
             raise ValueError(f"drills: names must be unique; got {drill_names}")
@@ -465,6 +544,52 @@ class BackupPolicy(_Strict):
                 f"'schedules' (defined: {sorted(self.schedules)})"
             )
         return self
+
+    def _databases_in_two_policies(self) -> list[str]:
+        """A database named in two policies of one tier: the second would be dropped at run time."""
+        owner: dict[tuple[str, str, str, str], str] = {}
+        problems = []
+        for i, policy in enumerate(self.rds_snapshots):
+            for j, resource in enumerate(policy.resources):
+                if resource.id is None:
+                    continue
+                key = (policy.tier, policy.region or self.defaults.region, resource.type, resource.id)
+                if key in owner:
+                    problems.append(
+                        f"rds_snapshots[{i}].resources[{j}]: {resource.type} {resource.id!r} is already "
+                        f"protected by policy {owner[key]!r} on the {policy.tier!r} tier; a database belongs "
+                        f"to one policy per tier (move it, or merge {owner[key]!r} and {policy.name!r})"
+                    )
+                else:
+                    owner[key] = policy.name
+        return problems
+
+    def _drill_regions_without_copies(self) -> list[str]:
+        """A DR drill must restore a copy that some policy makes, from another region."""
+        problems = []
+        for i, drill in enumerate(self.drills):
+            if drill.kind != "dr_snapshot" or drill.dr_region is None:
+                continue
+            source_region = drill.region or self.defaults.region
+            if drill.dr_region == source_region:
+                problems.append(
+                    f"drills[{i}].dr_region: {drill.dr_region!r} is the drill's source region; a DR drill "
+                    "must restore a copy held in another region"
+                )
+                continue
+            copied = any(
+                (policy.region or self.defaults.region) == source_region
+                and drill.dr_region in [d.region for d in policy.dr_regions]
+                and any(r.id in (drill.source, None) and r.type == "rds_instance" for r in policy.resources)
+                for policy in self.rds_snapshots
+            )
+            if not copied:
+                problems.append(
+                    f"drills[{i}].dr_region: no rds_snapshots policy copies {drill.source!r} from "
+                    f"{source_region} to {drill.dr_region}; add {drill.dr_region} to the dr_regions of "
+                    "the policy that protects it"
+                )
+        return problems
 
     # --- views the DAG files use -------------------------------------------------------
 

@@ -41,6 +41,8 @@ class RdsManagedSnapshotOperator(DeferrableAwsOperator):
     :param snapshot_identifier: explicit name; default derives it from the run date.
     :param alert_channel: Slack channel for this resource's failure alert (read by the callback).
     :param deferrable, waiter_delay, waiter_max_attempts: see DeferrableAwsOperator.
+    :param conflict: set when two policies select this database: the snapshot is made (the
+        backup matters most) and then the task fails with this message.
     :param manual_snapshot_quota: refuse to create a snapshot when the region already holds
         this many manual snapshots of the kind (RDS default 100; moto cannot report it).
     """
@@ -62,6 +64,7 @@ class RdsManagedSnapshotOperator(DeferrableAwsOperator):
         snapshot_identifier: str | None = None,
         alert_channel: str | None = None,
         manual_snapshot_quota: int | None = None,
+        conflict: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,6 +77,7 @@ class RdsManagedSnapshotOperator(DeferrableAwsOperator):
         self.timezone = timezone
         self.snapshot_identifier = snapshot_identifier
         self.alert_channel = alert_channel
+        self.conflict = conflict
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -186,6 +190,8 @@ class RdsManagedSnapshotOperator(DeferrableAwsOperator):
             "adopted" if adopted else "created",
             result["duration_seconds"],
         )
+        if self.conflict:
+            raise AirflowFailException(f"{self.conflict} (Snapshot {name} was made and verified.)")
         return result
 
     def verify_snapshot(self, name: str) -> SnapshotInfo:

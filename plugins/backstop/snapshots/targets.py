@@ -35,7 +35,7 @@ class RdsResolveTargetsOperator(BackstopAwsOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []
-        seen: set[tuple[str, str, str]] = set()
+        seen: dict[tuple[str, str, str], dict[str, Any]] = {}
         for target in self.targets:
             db_type = "instance" if target["type"] == "rds_instance" else "cluster"
             if target.get("id"):
@@ -56,20 +56,25 @@ class RdsResolveTargetsOperator(BackstopAwsOperator):
             for identifier in identifiers:
                 key = (target["region"], db_type, identifier)
                 if key in seen:
-                    self.log.info(
-                        "%s %s already covered by an earlier policy; skipping duplicate", db_type, identifier
+                    # Never silently: back it up under the first policy, then fail its task loudly.
+                    first = seen[key]
+                    first["conflict"] = (
+                        f"{db_type} {identifier} is selected by policy {first['policy_name']!r} and by policy "
+                        f"{target['policy']!r} (tier selectors overlap); only {first['policy_name']!r} applies "
+                        f"(its DR regions and retention), so {target['policy']!r}'s do not. Fix the tags or "
+                        "the selectors so each database belongs to one policy per tier."
                     )
+                    self.log.error("%s", first["conflict"])
                     continue
-                seen.add(key)
-                jobs.append(
-                    {
-                        "db_type": db_type,
-                        "db_identifier": identifier,
-                        "region_name": target["region"],
-                        "policy_name": target["policy"],
-                        "alert_channel": target.get("alert_channel"),
-                    }
-                )
+                seen[key] = {
+                    "db_type": db_type,
+                    "db_identifier": identifier,
+                    "region_name": target["region"],
+                    "policy_name": target["policy"],
+                    "alert_channel": target.get("alert_channel"),
+                    "conflict": None,
+                }
+                jobs.append(seen[key])
         if not jobs:
             raise AirflowFailException(
                 "The policy selected no resources to back up (every selector matched nothing). "
