@@ -3,7 +3,7 @@
 Scheduled on the `backstop_rds_snapshots` asset that the snapshot DAGs update, so copies
 (which can take hours) never hold up or fail the snapshot run, and a copy that failed is
 retried by the next run. Per DR region: plan what lacks a copy, then one mapped copy task
-per snapshot in the pool `rds_copy_<region>` (20 slots, deferred tasks counted: AWS allows
+per snapshot, with its policy's KMS key and alert channel, in the pool `rds_copy_<region>` (20 slots, deferred tasks counted: AWS allows
 20 copies in flight per destination region). Wiring only: the logic is in backstop.snapshots.
 """
 
@@ -27,18 +27,17 @@ if destinations:
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "dr", "copy"]),
     ):
-        for region, entry in destinations.items():
+        for region, sources in destinations.items():
             plan = RdsPlanCopiesOperator(
                 task_id=f"plan_copies_to_{region}",
                 aws_conn_id=policy.defaults.aws_conn_id,
                 destination_region=region,
-                sources=entry["sources"],
+                sources=sources,
             )
             RdsCrossRegionCopyOperator.partial(
                 task_id=f"copy_to_{region}",
                 aws_conn_id=policy.defaults.aws_conn_id,
                 destination_region=region,
-                kms_key_id=entry["kms_key_id"],
                 timezone=policy.defaults.timezone,
                 deferrable=policy.defaults.deferrable,
                 manual_snapshot_quota=policy.defaults.manual_snapshot_quota,

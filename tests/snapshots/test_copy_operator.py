@@ -12,7 +12,7 @@ from backstop.airflow.triggers import RdsSnapshotAvailableTrigger
 from backstop.naming import from_tag_list
 from backstop.snapshots.copy import RdsCrossRegionCopyOperator, RdsPlanCopiesOperator
 from backstop.snapshots.create import RdsManagedSnapshotOperator
-from backstop.snapshots.guards import QuotaExceededError, UnmanagedResourceError
+from backstop.snapshots.guards import QuotaExceededError, SnapshotFailedError, UnmanagedResourceError
 from tests.throttling import throttle
 
 PROD = "triflow-ai-production-db"
@@ -27,12 +27,12 @@ def dr_rds(local_stack):
 
 
 def _snapshot(db=PROD, db_type="instance", **kwargs) -> dict:
+    kwargs.setdefault("policy_name", "triflow-rds-weekly")
     return RdsManagedSnapshotOperator(
         task_id="snapshot",
         db_type=db_type,
         db_identifier=db,
         tier="weekly",
-        policy_name="triflow-rds-weekly",
         timezone="Asia/Seoul",
         region_name="ap-northeast-2",
         waiter_delay=0,
@@ -41,13 +41,9 @@ def _snapshot(db=PROD, db_type="instance", **kwargs) -> dict:
 
 
 def _copy_op(snapshot: dict, **kwargs) -> RdsCrossRegionCopyOperator:
+    kwargs.setdefault("kms_key_id", "alias/backstop-dr")
     return RdsCrossRegionCopyOperator(
-        task_id="copy",
-        snapshot=snapshot,
-        destination_region=DR,
-        kms_key_id="alias/backstop-dr",
-        waiter_delay=0,
-        **kwargs,
+        task_id="copy", snapshot=snapshot, destination_region=DR, waiter_delay=0, **kwargs
     )
 
 
@@ -144,9 +140,12 @@ def test_plan_copies_picks_the_newest_uncopied_snapshot_per_database(fleet, rds)
     plan = RdsPlanCopiesOperator(
         task_id="plan",
         destination_region=DR,
-        sources=[{"policy": "triflow-rds-weekly", "region": "ap-northeast-2"}],
+        sources=[
+            {"policy": "triflow-rds-weekly", "region": "ap-northeast-2", "kms_key_id": "alias/backstop-dr"}
+        ],
     )
     jobs = plan.execute(CONTEXT)
+    assert {j["kms_key_id"] for j in jobs} == {"alias/backstop-dr"}
     assert sorted(j["snapshot"]["snapshot_id"] for j in jobs) == sorted(
         [newest["snapshot_id"], "triflow-ai-staging-db-weekly-20261122"]
     )
@@ -168,3 +167,51 @@ def test_quota_reached_refuses_to_create_and_creates_nothing(fleet, rds):
     assert names == {"existing-1", "existing-2"}
     # Below the quota it proceeds.
     assert _snapshot(manual_snapshot_quota=3)["status"] == "available"
+
+
+def _other_team_key(local_stack) -> str:
+    kms = boto3.client("kms", region_name=DR, endpoint_url=local_stack.aws_endpoint_url)
+    key = kms.create_key(Description="another team's DR key")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/other-team-dr", TargetKeyId=key["KeyId"])
+    return key["Arn"]
+
+
+def test_each_policy_copies_with_its_own_key_and_alerts_its_own_channel(fleet, rds, local_stack):
+    """Issue "Trust" 5: the key used to be taken per region from whichever policy came first."""
+    other_arn = _other_team_key(local_stack)
+    _snapshot()  # policy triflow-rds-weekly
+    _snapshot("triflow-ai-staging-db", policy_name="other-team")
+    plan = RdsPlanCopiesOperator(
+        task_id="plan",
+        destination_region=DR,
+        sources=[
+            {"policy": "triflow-rds-weekly", "region": "ap-northeast-2", "kms_key_id": "alias/backstop-dr"},
+            {
+                "policy": "other-team",
+                "region": "ap-northeast-2",
+                "kms_key_id": "alias/other-team-dr",
+                "alert_channel": "#other-team",
+            },
+        ],
+    )
+    jobs = {j["snapshot"]["source_id"]: j for j in plan.execute(CONTEXT)}
+    assert jobs["triflow-ai-staging-db"]["kms_key_id"] == "alias/other-team-dr"
+    assert jobs["triflow-ai-staging-db"]["alert_channel"] == "#other-team"
+    assert jobs[PROD]["kms_key_id"] == "alias/backstop-dr"
+
+    job = jobs["triflow-ai-staging-db"]
+    result = _copy_op(job["snapshot"], kms_key_id=job["kms_key_id"]).execute(CONTEXT)
+    assert result["kms_key_id"].rsplit("/", 1)[-1] == other_arn.rsplit("/", 1)[-1]
+
+
+def test_a_copy_encrypted_with_another_key_fails_verification(fleet, dr_rds, local_stack):
+    """The check used to be only "encrypted"; a managed copy under the wrong team's key is not ours to trust."""
+    _other_team_key(local_stack)
+    source = _snapshot()
+    _copy_op(source, kms_key_id="alias/other-team-dr").execute(CONTEXT)  # made earlier with another key
+
+    with pytest.raises(SnapshotFailedError, match="not with this policy's key alias/backstop-dr"):
+        _copy_op(source).execute(CONTEXT)  # adopts it, then verifies the key
+    assert dr_rds.describe_db_snapshots(DBSnapshotIdentifier=source["snapshot_id"])[
+        "DBSnapshots"
+    ]  # left alone

@@ -48,8 +48,15 @@ def make_hook(
     region_name: str | None,
     verify: bool | str | None = None,
     botocore_config: dict[str, Any] | None = None,
+    **hook_kwargs: Any,
 ) -> Any:
-    """A provider hook; the hook itself turns the `botocore_config` dict into a botocore Config."""
+    """A provider hook; the hook itself turns the `botocore_config` dict into a botocore Config.
+
+    `hook_kwargs` go to the hook as they are, e.g. `client_type="kms"` for AwsGenericHook
+    (services the provider has no hook for).
+    """
     if isinstance(hook_class, str):
         hook_class = import_hook_class(hook_class)
-    return hook_class(aws_conn_id=aws_conn_id, region_name=region_name, verify=verify, config=botocore_config)
+    return hook_class(
+        aws_conn_id=aws_conn_id, region_name=region_name, verify=verify, config=botocore_config, **hook_kwargs
+    )

@@ -61,11 +61,21 @@ def snapshot_targets(policy: BackupPolicy, tier: str) -> list[dict[str, Any]]:
     ]
 
 
-def copy_destinations(policy: BackupPolicy) -> dict[str, dict[str, Any]]:
-    """DR region -> {"kms_key_id", "sources": [{"policy", "region"}, ...]} for the copy DAG."""
-    destinations: dict[str, dict[str, Any]] = {}
+def copy_destinations(policy: BackupPolicy) -> dict[str, list[dict[str, Any]]]:
+    """DR region -> the policies copying there, each with its own key and alert channel.
+
+    Each policy's copies are encrypted with that policy's `kms_key_id` for the region and its
+    failures alert its `slack_channel`: two teams copying to one region never share a key.
+    """
+    destinations: dict[str, list[dict[str, Any]]] = {}
     for item in policy.rds_snapshots:
         for dr in item.dr_regions:
-            entry = destinations.setdefault(dr.region, {"kms_key_id": dr.kms_key_id, "sources": []})
-            entry["sources"].append({"policy": item.name, "region": policy.region_of(item)})
+            destinations.setdefault(dr.region, []).append(
+                {
+                    "policy": item.name,
+                    "region": policy.region_of(item),
+                    "kms_key_id": dr.kms_key_id,
+                    "alert_channel": item.slack_channel,
+                }
+            )
     return dict(sorted(destinations.items()))

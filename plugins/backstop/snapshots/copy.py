@@ -8,7 +8,8 @@ from typing import Any
 from airflow.sdk import Context
 
 from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
-from backstop.aws.hooks import RDS_HOOK, LazyHookClass
+from backstop.aws.hooks import GENERIC_HOOK, RDS_HOOK, LazyHookClass, make_hook
+from backstop.aws.kms import key_arn, same_key
 from backstop.aws.rds_snapshots import SnapshotInfo, copy_snapshot, list_snapshots
 from backstop.naming import POLICY_TAG, SOURCE_ARN_TAG, SOURCE_REGION_TAG, TIER_TAG, is_managed, tag_value
 from backstop.snapshots.create import RdsManagedSnapshotOperator
@@ -24,7 +25,8 @@ class RdsPlanCopiesOperator(BackstopAwsOperator):
     retention in the DR region never causes older snapshots to be copied again.
 
     :param destination_region: the DR region.
-    :param sources: dicts {"policy": name, "region": source region}.
+    :param sources: dicts {"policy", "region" (source), "kms_key_id" (this policy's key in the
+        destination), "alert_channel"}, as `backstop.policy.views.copy_destinations` builds them.
     """
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
@@ -36,6 +38,7 @@ class RdsPlanCopiesOperator(BackstopAwsOperator):
         self.sources = sources
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        by_policy = {source["policy"]: source for source in self.sources}
         policies_by_region: dict[str, set[str]] = {}
         for source in self.sources:
             policies_by_region.setdefault(source["region"], set()).add(source["policy"])
@@ -68,7 +71,14 @@ class RdsPlanCopiesOperator(BackstopAwsOperator):
                 self.log.info("%s already copied to %s", info.snapshot_id, self.destination_region)
                 continue
             self.log.info("Will copy %s (%s) to %s", info.snapshot_id, info.region, self.destination_region)
-            jobs.append({"snapshot": info.to_xcom()})
+            source = by_policy[info.tags[POLICY_TAG]]
+            jobs.append(
+                {
+                    "snapshot": info.to_xcom(),
+                    "kms_key_id": source["kms_key_id"],
+                    "alert_channel": source.get("alert_channel"),
+                }
+            )
         self.log.info("%d snapshot(s) to copy to %s", len(jobs), self.destination_region)
         return jobs
 
@@ -154,4 +164,23 @@ class RdsCrossRegionCopyOperator(RdsManagedSnapshotOperator):
             problems.append(f"it is in {info.region}, expected {self.destination_region}")
         if not info.encrypted:
             problems.append(f"it is not encrypted although KMS key {self.kms_key_id} was requested")
+        else:
+            expected = self._expected_key_arn()
+            if not same_key(info.kms_key_id, expected):
+                problems.append(
+                    f"it is encrypted with KMS key {info.kms_key_id}, not with this policy's key "
+                    f"{self.kms_key_id} ({expected})"
+                )
         return problems
+
+    def _expected_key_arn(self) -> str:
+        """The ARN of the policy's key in the destination region (the policy may name an alias)."""
+        kms = make_hook(
+            GENERIC_HOOK,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.destination_region,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+            client_type="kms",
+        ).conn
+        return key_arn(kms, self.kms_key_id)
