@@ -37,6 +37,11 @@ class RdsPlanCopiesOperator(BackstopAwsOperator):
         self.destination_region = destination_region
         self.sources = sources
 
+    @property
+    def resource_id(self) -> str:
+        """What a failure alert names: the policies whose copies to this region were being planned."""
+        return f"copies of {', '.join(sorted({s['policy'] for s in self.sources}))} to {self.destination_region}"
+
     def execute(self, context: Context) -> list[dict[str, Any]]:
         by_policy = {source["policy"]: source for source in self.sources}
         policies_by_region: dict[str, set[str]] = {}

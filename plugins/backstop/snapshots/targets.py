@@ -33,6 +33,11 @@ class RdsResolveTargetsOperator(BackstopAwsOperator):
         super().__init__(**kwargs)
         self.targets = targets
 
+    @property
+    def resource_id(self) -> str:
+        """What a failure alert names: the policies whose targets were being resolved."""
+        return "targets of " + ", ".join(sorted({t["policy"] for t in self.targets}))
+
     def execute(self, context: Context) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []
         seen: dict[tuple[str, str, str], dict[str, Any]] = {}
