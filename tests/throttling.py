@@ -1,8 +1,8 @@
-"""Inject AWS throttling into one botocore client (moto never throttles).
+"""Inject AWS error answers into one botocore client (moto never throttles or denies).
 
-A `before-send` handler answers the first `times` calls of an operation with HTTP 400
-`Throttling`, exactly what AWS sends; botocore's retry mode from the Airflow connection
-(standard) must retry them. Returns the list of outcomes, for assertions.
+A `before-send` handler answers the first `times` calls of an operation with the HTTP error
+AWS sends (`Throttling` by default); botocore's retry mode from the Airflow connection
+(standard) must retry what is retryable. Returns the list of outcomes, for assertions.
 """
 
 from __future__ import annotations
@@ -18,22 +18,37 @@ class _Raw:
         yield self._body
 
 
-_THROTTLE_XML = (
-    b'<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type>'
-    b"<Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
-    b"<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
-)
+def _error_xml(code: str, message: str) -> bytes:
+    return (
+        '<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    ).encode()
 
 
-def throttle(client, operation: str, times: int) -> list[str]:
+def answer_with_error(
+    client,
+    operation: str,
+    times: int,
+    code: str = "Throttling",
+    status: int = 400,
+    message: str = "Rate exceeded",
+) -> list[str]:
+    """The first `times` calls of an RDS `operation` on `client` get AWS's error answer `code`."""
     outcomes: list[str] = []
 
     def handler(request, **_):
         if len(outcomes) < times:
-            outcomes.append("Throttling")
-            return AWSResponse(request.url, 400, {"Content-Type": "text/xml"}, _Raw(_THROTTLE_XML))
+            outcomes.append(code)
+            return AWSResponse(
+                request.url, status, {"Content-Type": "text/xml"}, _Raw(_error_xml(code, message))
+            )
         outcomes.append("sent")
         return None
 
     client.meta.events.register(f"before-send.rds.{operation}", handler)
     return outcomes
+
+
+def throttle(client, operation: str, times: int) -> list[str]:
+    return answer_with_error(client, operation, times)

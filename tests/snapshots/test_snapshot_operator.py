@@ -262,3 +262,23 @@ def test_a_database_selected_by_two_policies_is_backed_up_once_then_fails_loudly
         op.execute(_context())
     made = rds.describe_db_snapshots(DBSnapshotIdentifier="triflow-ai-staging-db-weekly-20261122")
     assert made["DBSnapshots"][0]["Status"] == "available"  # the backup itself was not withheld
+
+
+def test_an_error_that_cannot_heal_fails_at_once_and_throttling_stays_retryable(fleet, rds):
+    """Issue "Trust": AccessDenied used to be retried for 15 minutes. AWS's answers are injected
+    with a before-send hook (moto neither denies nor throttles)."""
+    from botocore.exceptions import ClientError
+
+    from tests.throttling import answer_with_error
+
+    denied = _operator()
+    answer_with_error(denied.hook.conn, "CreateDBSnapshot", 1, code="AccessDenied", status=403, message="no")
+    with pytest.raises(AirflowFailException, match="AccessDenied.*will not heal"):
+        denied.execute(_context())
+
+    throttled = _operator()
+    answer_with_error(throttled.hook.conn, "CreateDBSnapshot", 100)
+    with pytest.raises(ClientError) as caught:
+        throttled.execute(_context())
+    assert not isinstance(caught.value, AirflowFailException)  # the task's retries still apply
+    assert rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []

@@ -6,12 +6,18 @@
 one difference: `aws_hook_class` is imported when first read, not when the DAG file is parsed
 (subclassing `AwsBaseOperator` pulls boto3 into every parse, about 0.4 s; see bench/parse.py).
 
+AWS errors that no retry can fix (AccessDenied, validation errors, missing resources: see
+`backstop.aws.errors.cannot_heal`) fail the task at once, without its retries: every
+subclass's `execute` and `execute_complete` are wrapped once, here, so no operator has to
+remember it.
+
 `DeferrableAwsOperator` adds the provider's waiter parameters (`deferrable`, `waiter_delay`,
 `waiter_max_attempts`) and one way to wait: look once, then defer to a trigger or poll here.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -19,8 +25,30 @@ from functools import cache, cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
+from backstop.aws.errors import cannot_heal, error_code
 from backstop.aws.hooks import GENERIC_HOOK, LazyHookClass, make_hook
+
+
+def _failing_fast(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-raise an AWS error that cannot heal as AirflowFailException (no retries), cause kept."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except AirflowFailException:
+            raise
+        except Exception as exc:
+            if not cannot_heal(exc):
+                raise
+            raise AirflowFailException(
+                f"{type(exc).__name__} ({error_code(exc)}) will not heal by retrying: {exc}"
+            ) from exc
+
+    run.__backstop_fail_fast__ = True  # type: ignore[attr-defined]
+    return run
 
 
 @cache
@@ -44,6 +72,13 @@ class BackstopAwsOperator(BaseOperator):
     #: the hook class behind `client(region)`; None means `aws_hook_class`
     regional_hook_class: Any = None
     template_fields: Sequence[str] = aws_template_fields()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("execute", "execute_complete"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__backstop_fail_fast__", False):
+                setattr(cls, name, _failing_fast(method))
 
     def __init__(
         self,

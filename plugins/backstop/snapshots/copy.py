@@ -40,7 +40,9 @@ class RdsPlanCopiesOperator(BackstopAwsOperator):
     @property
     def resource_id(self) -> str:
         """What a failure alert names: the policies whose copies to this region were being planned."""
-        return f"copies of {', '.join(sorted({s['policy'] for s in self.sources}))} to {self.destination_region}"
+        return (
+            f"copies of {', '.join(sorted({s['policy'] for s in self.sources}))} to {self.destination_region}"
+        )
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         by_policy = {source["policy"]: source for source in self.sources}
