@@ -65,6 +65,15 @@ def test_escalation_is_denied(call):
     assert refusals(call), f"{call.name!r} is allowed (by {sorted(allowed_by)})"
 
 
+def test_escalations_are_refused_by_the_allow_statements_alone():
+    """The Deny statements are a second fence (against broader policies on the same role)."""
+    allows_only = {**POLICY, "Statement": [s for s in POLICY["Statement"] if s["Effect"] == "Allow"]}
+    let_through = [
+        c.name for c in escalations() if all(evaluate(allows_only, check).allowed for check in c.checks)
+    ]
+    assert let_through == []
+
+
 def test_tag_then_delete_is_broken_at_both_steps():
     """The attack of the issue: tag someone else's snapshot managed, then let retention delete it."""
     victim = rds_arn("snapshot", f"{PRODUCTION_DB}-before-upgrade")
