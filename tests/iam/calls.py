@@ -400,11 +400,4 @@ def escalations() -> list[Call]:
             {"backstop:tier": "weekly"},
             also_on=(db,),
         ),
-        creating(
-            "restore into an untagged instance",
-            "rds:RestoreDBInstanceToPointInTime",
-            rds_arn("db", DRILL_INSTANCE),
-            {},
-            also_on=(db,),
-        ),
     ]

@@ -16,6 +16,8 @@ from tests.iam.calls import (
     DRILL_INSTANCE,
     DRILL_TAG,
     EXPIRES_TAG,
+    MANUAL_RESTORE_INSTANCE,
+    MANUAL_RESTORE_TAGS,
     PRODUCTION_DB,
     PURPOSE_TAG,
     RESTORE_VERIFIED_AT_TAG,
@@ -23,6 +25,7 @@ from tests.iam.calls import (
     SNAPSHOT,
     SNAPSHOT_TAGS,
     Call,
+    creating,
     escalations,
     legitimate_calls,
     load_policy,
@@ -99,6 +102,39 @@ def test_known_limit_an_untagged_snapshot_with_a_backstop_name_can_be_claimed():
     assert evaluate(POLICY, existing_untagged).allowed
 
 
+def test_known_limit_rewriting_the_tags_of_a_managed_resource_gains_nothing():
+    """Same cause: a request carrying backstop:managed=true on a Backstop-named resource looks
+    like tag on create, so the backstop:* tags of a resource Backstop already manages can be
+    rewritten. Nothing becomes deletable that was not: a manual restore tagged drill=true
+    still cannot be deleted (DrillDelete needs a drill name)."""
+    restore = rds_arn("db", MANUAL_RESTORE_INSTANCE)
+    claim_drill = {"backstop:managed": "true", DRILL_TAG: "true"}
+    retag = Request(
+        "rds:AddTagsToResource", restore, tags_context(request=claim_drill, resource=MANUAL_RESTORE_TAGS)
+    )
+    assert evaluate(POLICY, retag).allowed
+    after = tags_context(resource={**MANUAL_RESTORE_TAGS, **claim_drill})
+    assert not evaluate(POLICY, Request("rds:DeleteDBInstance", restore, after)).allowed
+    assert not evaluate(POLICY, Request("rds:ModifyDBInstance", restore, after)).allowed
+
+
+def test_known_limit_an_untagged_restore_is_possible_but_never_deletable():
+    """RDS checks tags only when a request carries some, and the restore authorizations
+    cover the source instance (any name): a restore without tags cannot be refused without
+    risking Backstop's own restores. Such an instance is not Backstop's: it cannot be
+    modified or deleted by this role, whatever its name."""
+    untagged = creating(
+        "restore without tags",
+        "rds:RestoreDBInstanceToPointInTime",
+        rds_arn("db", DRILL_INSTANCE),
+        {},
+        also_on=(rds_arn("db", PRODUCTION_DB),),
+    )
+    assert refusals(untagged) == []
+    for action in ("rds:ModifyDBInstance", "rds:DeleteDBInstance"):
+        assert not evaluate(POLICY, Request(action, rds_arn("db", DRILL_INSTANCE))).allowed
+
+
 def rds_operations_called_by_backstop() -> set[str]:
     """Every RDS operation (API name) named in plugins/backstop, any module, any depth.
 
@@ -125,12 +161,15 @@ def test_every_rds_call_in_the_code_is_modelled_here_and_allowed():
         "DeleteDBSnapshot",
         "RestoreDBInstanceToPointInTime",
     } <= called
-    modelled = {c.api.removeprefix("rds:") for c in legitimate_calls(mirror_request_tags=False)}
+    calls = legitimate_calls(mirror_request_tags=False)
+    modelled = {c.api.removeprefix("rds:") for c in calls}
     missing = sorted(called - modelled)
     assert missing == [], (
         f"plugins/backstop calls {missing}: add each call's authorizations to legitimate_calls() in "
         "tests/iam/calls.py, then make include/iam/backstop-policy.json allow them"
     )
+    refused = {c.name: refusals(c) for c in calls if c.api.removeprefix("rds:") in called and refusals(c)}
+    assert refused == {}
 
 
 def test_backstop_names_fit_the_policy():

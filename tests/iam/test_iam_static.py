@@ -24,8 +24,25 @@ import pytest
 
 from tests.iam.calls import PLACEHOLDERS, policy_text
 
-# (issue, actions it names) -> why it stays.
+# (issue, what it names) -> why it stays.
 EXPLAINED = {
+    (
+        "RESOURCE_MISMATCH",
+        (
+            "rds:CreateDBClusterSnapshot needs arn:*:rds:*:*:cluster-snapshot:*",
+            "rds:CreateDBSnapshot needs arn:*:rds:*:*:snapshot:*",
+        ),
+    ): "SnapshotProtectedDatabases: creating a snapshot is authorized on the source instance or "
+    "cluster (any, no tag to check) and on the new snapshot; the snapshot half, which must carry "
+    "backstop:managed=true and a Backstop name, is CreateManagedSnapshots.",
+    (
+        "RESOURCE_MISMATCH",
+        (
+            "rds:CreateDBClusterSnapshot needs arn:*:rds:*:*:cluster:*",
+            "rds:CreateDBSnapshot needs arn:*:rds:*:*:db:*",
+        ),
+    ): "CreateManagedSnapshots: the other half of the pair above, kept apart so that the tag "
+    "condition is required where the new snapshot is authorized, not on the source database.",
     (
         "RESOURCE_STAR",
         ("rds:DescribeDBClusters", "rds:DescribeDBInstances", "rds:DescribeDBSubnetGroups"),
@@ -74,8 +91,10 @@ def findings(text: str) -> list[tuple[str, Any, Any]]:
 
 
 def _key(issue: str, detail: Any, location: Any) -> tuple[str, tuple[str, ...]]:
-    actions = detail if isinstance(detail, list) else location.get("actions", [])
-    return issue, tuple(sorted(a if isinstance(a, str) else a.get("action", "") for a in actions))
+    named = detail if isinstance(detail, list) else location.get("actions", [])
+    return issue, tuple(
+        sorted(n if isinstance(n, str) else f"{n['action']} needs {n['required_format']}" for n in named)
+    )
 
 
 def test_parliament_finds_nothing_unexplained_in_the_deployed_policy():
