@@ -1,8 +1,9 @@
 """Backstop's IAM policy, evaluated request by request (tests/iam/evaluator.py).
 
-The local emulator cannot prove any of this: moto authorizes RDS, KMS and Secrets Manager
-against resource `*` and ignores conditions. These tests are the proof that the policy allows
-what Backstop does and refuses the escalations of the Trust issue (item 10).
+The local emulator cannot prove any of this (the local stack does not enforce IAM, and moto's
+enforcement authorizes RDS, KMS and Secrets Manager against resource `*` without conditions).
+These tests are the proof that the policy allows what Backstop does and refuses the
+escalations of the Trust issue (item 10); the known_limit tests state what it cannot refuse.
 """
 
 from __future__ import annotations
