@@ -213,6 +213,11 @@ def legitimate_calls(*, mirror_request_tags: bool) -> list[Call]:
             Request("kms:CreateGrant", dr_key, via_rds_dr),
             Request("kms:DescribeKey", dr_key, via_rds_dr),
         ),
+        call(
+            "copy verification resolves the policy's DR key (DescribeKey, not via RDS)",
+            "kms:DescribeKey",
+            Request("kms:DescribeKey", dr_key, {}),
+        ),
         simple(
             "retention deletes a managed snapshot",
             "rds:DeleteDBSnapshot",
