@@ -4,11 +4,24 @@ One task group per drill in the policy: preflight (source available; a leftover 
 drill instance of the same name is deleted, an unmanaged one fails the drill) -> restore
 (setup: PITR with the source's network and parameter groups, or the newest DR-region copy)
 -> wait_available (deferrable) -> verify (parity + SQL checks with psycopg, RTO/RPO against
-the objectives; fails naming what missed) -> delete_instance (teardown, all_done) -> report
-(all_done: JSON in the report bucket under reports/drills/, restore-verified tag, Slack
-summary).
+the objectives; fails naming what missed) -> delete_instance (teardown) -> report (teardown:
+JSON in the report bucket under reports/drills/, restore-verified tag, Slack summary).
 
-The run's state is the verdict of the drills. Wiring only.
+What the run's state means: the drills' verdicts, and that each drill cleaned up and left
+its evidence. delete_instance and report are teardowns of restore with trigger rule
+all_done (not Airflow's all_done_setup_success: a restore that failed half-way may still
+have created an instance, and a drill whose preflight failed still gets a report).
+- A FAILED verdict (or any failed step before it) fails the run: verify stays a leaf for the
+  run's state because delete_instance does not count on its own (on_failure_fail_dagrun off).
+- A failed delete_instance or an unwritten report fails the run too: report counts for the
+  run (on_failure_fail_dagrun=True), and it fails, after writing and posting what it could,
+  when the teardown did not confirm the deletion or the report could not be written. A green
+  run therefore means: verified, deleted, evidenced. A drill instance left behind costs money
+  and holds a copy of production data outside its lifecycle (the hourly sweeper is the net,
+  not the plan), and a drill without its report proves nothing to an auditor.
+  (Were delete_instance itself counted, verify would stop being a leaf and a FAILED verdict
+  followed by a clean teardown would turn the run green.)
+Wiring only.
 """
 
 from __future__ import annotations
@@ -76,7 +89,7 @@ for drill_dag in drill_dags(policy):
                 )
                 restore >> wait >> verify >> delete >> report
                 delete.as_teardown(setups=restore)
-                report.as_teardown()
-                # Both run whatever happened upstream (a failed restore may have left an instance).
+                report.as_teardown(setups=restore, on_failure_fail_dagrun=True)
+                # as_teardown sets all_done_setup_success; both must run whatever happened (see above).
                 delete.trigger_rule = TriggerRule.ALL_DONE
                 report.trigger_rule = TriggerRule.ALL_DONE

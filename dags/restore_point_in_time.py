@@ -5,9 +5,10 @@ the latest restorable time), target instance id, instance class, checks to run, 
 copy back. `plan` checks the time against the source's restorable window before anything
 is created (a bad value fails with the valid window). Then restore -> wait -> verify (the
 chosen checks with psycopg) -> report (endpoint and check results: JSON under
-reports/restores/ and Slack). When tables are chosen, `approve` (Airflow's ApprovalOperator)
-waits for a human; only then `copy_back` pg_dumps each table from the restored instance
-into the original, keeping the replaced table in schema backstop_before_restore_<ts>.
+reports/restores/ and Slack; a report that cannot be written fails the run, as in the
+drills). When tables are chosen, `approve` (Airflow's ApprovalOperator) waits for a human;
+only then `copy_back` pg_dumps each table from the restored instance into the original,
+keeping the replaced table in schema backstop_before_restore_<ts>.
 The restored instance is kept for investigation (tagged backstop:managed, not a drill):
 delete it by hand when done. Promotion (Runbook 2 option A) is a documented manual step.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from backstop.drills.report import StepResults, Subject, build_report, failed_step
+from backstop.drills.report import StepResults, Subject, build_report, failed_step, teardown_problem
 from backstop.reports import report_key, summary_text
 from tests.drills.plans import pitr_plan
 
@@ -110,4 +110,14 @@ def test_without_a_plan_the_subject_names_the_report():
         "manual",
         "db",
         "plan",
+    )
+
+
+def test_cleanup_is_unconfirmed_only_when_a_drill_teardown_left_no_result():
+    assert teardown_problem(TASK_IDS, _all_done(), "i") is None
+    manual = {"plan": "plan"}  # a manual restore has no teardown: it keeps its instance
+    assert teardown_problem(manual, StepResults(), "i") is None
+    problem = teardown_problem(TASK_IDS, _all_done(deleted=None), "i-drill")
+    assert problem.startswith(
+        "the drill instance i-drill was not confirmed deleted (task d.delete_instance failed"
     )

@@ -4,6 +4,10 @@
 `DrillReportOperator` only gathers those results from XCom, tags a snapshot a passing
 `dr_snapshot` drill proved (`backstop:restore-verified=true`), writes the report to the
 report bucket and posts the summary (rendering and the S3 key: `backstop.reports`).
+
+The report task fails, after writing and posting what it could, when the evidence is
+incomplete: the report could not be written, or (in a drill) the teardown did not confirm
+the drill instance was deleted. See dags/restore_drill_monthly.py for why that fails the run.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
 
 from backstop.airflow.operators import BackstopAwsOperator
 from backstop.aws.hooks import RDS_HOOK, S3_HOOK, LazyHookClass
 from backstop.drills.plan import RestorePlan
 from backstop.drills.times import iso, tag_time
-from backstop.naming import RESTORE_VERIFIED_AT_TAG, RESTORE_VERIFIED_TAG
+from backstop.naming import EXPIRES_TAG, RESTORE_VERIFIED_AT_TAG, RESTORE_VERIFIED_TAG
 
 # The steps a report looks at, in run order; the first one without a result is the one that failed.
 STEPS = ("plan", "restore", "wait", "verify")
@@ -116,6 +121,18 @@ def build_report(
     }
 
 
+def teardown_problem(
+    task_ids: Mapping[str, str], results: StepResults, instance_id: str | None
+) -> str | None:
+    """Why the drill's cleanup is unconfirmed, or None (no teardown step, or it returned a result)."""
+    if "teardown" not in task_ids or results.deleted:
+        return None
+    return (
+        f"the drill instance {instance_id or '?'} was not confirmed deleted (task {task_ids['teardown']} "
+        f"failed, see its log); the orphan sweeper deletes it once its {EXPIRES_TAG} has passed"
+    )
+
+
 class DrillReportOperator(BackstopAwsOperator):
     """Write the JSON report, tag the verified snapshot (dr_snapshot, passing), tell Slack.
 
@@ -190,6 +207,7 @@ class DrillReportOperator(BackstopAwsOperator):
         plan = results.plan
         if report["passed"] and plan and plan.kind == "dr_snapshot" and plan.snapshot:
             report["tagged_snapshot"] = self._tag_verified(plan, now)
+        problems = []
         key = report_key(report["kind"] or "manual", report["name"], run_id, now)
         try:
             report["report_uri"] = write_report(self.hook, self.report_bucket, key, report)
@@ -197,9 +215,15 @@ class DrillReportOperator(BackstopAwsOperator):
         except Exception as exc:  # the Slack summary must still go out
             self.log.error("Could not write the report to s3://%s/%s: %s", self.report_bucket, key, exc)
             report["report_uri"] = None
+            problems.append(f"the report could not be written to s3://{self.report_bucket}/{key}: {exc}")
         text = summary_text(report)
         self.log.info("%s", text)
         post_message(self.channel, text, summary_blocks(report), self.slack_conn_id)
+        cleanup = teardown_problem(self.task_ids, results, report["instance_id"])
+        if cleanup:
+            problems.insert(0, cleanup)
+        if problems:  # no retry: the summary went out; a retry would only post it again
+            raise AirflowFailException("; ".join(problems))
         return report
 
     def _tag_verified(self, plan: RestorePlan, now: datetime) -> str:
