@@ -29,7 +29,7 @@ from backstop.drills.instances import is_drill_instance
 from backstop.drills.plan import RestorePlan
 from backstop.drills.steps import DrillInstanceOperator, PlanStepOperator, push_plan
 from backstop.drills.times import iso, parse_time, tag_time
-from backstop.naming import RUN_ID_TAG, is_managed
+from backstop.naming import DRILL_TAG, MANAGED_TAG, RUN_ID_TAG, is_managed
 from backstop.policy.drill_views import DrillSpec
 
 
@@ -113,8 +113,8 @@ class DrillPreflightOperator(DrillInstanceOperator):
         tags = instance_tags(leftover, client)
         if not is_drill_instance(tags):
             raise AirflowFailException(
-                f"an instance named {target} already exists but is not tagged backstop:managed=true and "
-                "backstop:drill=true, so Backstop did not create it and will not delete it; rename or "
+                f"an instance named {target} already exists but is not tagged {MANAGED_TAG}=true and "
+                f"{DRILL_TAG}=true, so Backstop did not create it and will not delete it; rename or "
                 "remove it by hand, then re-run the drill"
             )
         self.log.warning(
