@@ -11,8 +11,9 @@ from __future__ import annotations
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from backstop.airflow.dag_defaults import dag_kwargs
-from backstop.drills.operators import DrillOrphanSweeperOperator, all_drill_regions
+from backstop.drills.sweeper import DrillOrphanSweeperOperator
 from backstop.policy import load_policy
+from backstop.policy.drill_views import drill_regions
 
 policy = load_policy()
 
@@ -27,8 +28,7 @@ if policy.drills:
         DrillOrphanSweeperOperator(
             task_id="sweep",
             aws_conn_id=policy.defaults.aws_conn_id,
-            regions=all_drill_regions(policy),
+            regions=drill_regions(policy),
             channel=policy.defaults.slack.channel,
             slack_conn_id=policy.defaults.slack.conn_id,
         )
-    globals()[dag.dag_id] = dag

@@ -3,10 +3,25 @@
 One task group per drill in the policy: preflight (source available; a leftover managed
 drill instance of the same name is deleted, an unmanaged one fails the drill) -> restore
 (setup: PITR with the source's network and parameter groups, or the newest DR-region copy)
--> wait (deferrable) -> verify (parity + SQL checks with psycopg, RTO/RPO against the
-objectives; fails naming what missed) -> delete_instance (teardown, all_done) -> report
-(all_done: JSON in the report bucket under reports/drills/, restore-verified tag, Slack
-summary). The run's state is the verdict of the drills. Wiring only.
+-> wait_available (deferrable) -> verify (parity + SQL checks with psycopg, RTO/RPO against
+the objectives; fails naming what missed) -> delete_instance (teardown) -> report (teardown:
+JSON in the report bucket under reports/drills/, restore-verified tag, Slack summary).
+
+What the run's state means: the drills' verdicts, and that each drill cleaned up and left
+its evidence. delete_instance and report are teardowns of restore with trigger rule
+all_done (not Airflow's all_done_setup_success: a restore that failed half-way may still
+have created an instance, and a drill whose preflight failed still gets a report).
+- A FAILED verdict (or any failed step before it) fails the run: verify stays a leaf for the
+  run's state because delete_instance does not count on its own (on_failure_fail_dagrun off).
+- A failed delete_instance or an unwritten report fails the run too: report counts for the
+  run (on_failure_fail_dagrun=True), and it fails, after writing and posting what it could,
+  when the teardown did not confirm the deletion or the report could not be written. A green
+  run therefore means: verified, deleted, evidenced. A drill instance left behind costs money
+  and holds a copy of production data outside its lifecycle (the hourly sweeper is the net,
+  not the plan), and a drill without its report proves nothing to an auditor.
+  (Were delete_instance itself counted, verify would stop being a leaf and a FAILED verdict
+  followed by a clean teardown would turn the run green.)
+Wiring only.
 """
 
 from __future__ import annotations
@@ -14,42 +29,38 @@ from __future__ import annotations
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
-from backstop.drills.operators import (
+from backstop.drills.report import DrillReportOperator
+from backstop.drills.restore import (
     DrillPreflightOperator,
-    DrillReportOperator,
     DrillRestoreOperator,
     DrillTeardownOperator,
     DrillVerifyOperator,
     RdsInstanceWaitOperator,
-    drill_spec,
 )
 from backstop.policy import load_policy
+from backstop.policy.drill_views import drill_dags
 
 policy = load_policy()
+aws = {"aws_conn_id": policy.defaults.aws_conn_id}
 
-for schedule_name in sorted({d.schedule for d in policy.drills}):
-    dag_id = "restore_drill_monthly" if schedule_name == "monthly-drill" else f"restore_drill_{schedule_name}"
+for drill_dag in drill_dags(policy):
     with DAG(
-        dag_id=dag_id,
-        description=policy.schedules[schedule_name].description or "Restore drills",
-        schedule=cron_timetable(policy, schedule_name),
+        dag_id=drill_dag.dag_id,
+        description=drill_dag.description,
+        schedule=cron_timetable(policy, drill_dag.schedule),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "drill"]),
     ) as dag:
-        for drill in policy.drills:
-            if drill.schedule != schedule_name:
-                continue
-            spec = drill_spec(policy, drill)
-            aws = {"aws_conn_id": policy.defaults.aws_conn_id}
-            with TaskGroup(group_id=drill.name) as group:
+        for spec in drill_dag.drills:
+            with TaskGroup(group_id=spec.name):
                 preflight = DrillPreflightOperator(
-                    task_id="preflight", spec=spec, region_name=spec["region"], **aws
+                    task_id="preflight", spec=spec, region_name=spec.region, **aws
                 )
                 restore = DrillRestoreOperator(task_id="restore", plan=preflight.output, **aws)
                 wait = RdsInstanceWaitOperator(
                     task_id="wait_available",
-                    instance_id=f"{{{{ ti.xcom_pull(task_ids='{drill.name}.preflight')['instance_id'] }}}}",
-                    region_name=spec["restore_region"],
+                    instance_id=preflight.output["instance_id"],
+                    region_name=spec.restore_region,
                     deferrable=policy.defaults.deferrable,
                     **aws,
                 )
@@ -59,7 +70,10 @@ for schedule_name in sorted({d.schedule for d in policy.drills}):
                 )
                 report = DrillReportOperator(
                     task_id="report",
-                    spec=spec,
+                    name=spec.name,
+                    kind=spec.kind,
+                    source=spec.source,
+                    region=spec.restore_region,
                     task_ids={
                         "plan": preflight.task_id,
                         "restore": restore.task_id,
@@ -75,8 +89,7 @@ for schedule_name in sorted({d.schedule for d in policy.drills}):
                 )
                 restore >> wait >> verify >> delete >> report
                 delete.as_teardown(setups=restore)
-                report.as_teardown()
-                # Both run whatever happened upstream (a failed restore may have left an instance).
+                report.as_teardown(setups=restore, on_failure_fail_dagrun=True)
+                # as_teardown sets all_done_setup_success; both must run whatever happened (see above).
                 delete.trigger_rule = TriggerRule.ALL_DONE
                 report.trigger_rule = TriggerRule.ALL_DONE
-    globals()[dag.dag_id] = dag

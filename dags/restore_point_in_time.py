@@ -5,9 +5,10 @@ the latest restorable time), target instance id, instance class, checks to run, 
 copy back. `plan` checks the time against the source's restorable window before anything
 is created (a bad value fails with the valid window). Then restore -> wait -> verify (the
 chosen checks with psycopg) -> report (endpoint and check results: JSON under
-reports/restores/ and Slack). When tables are chosen, `approve` (Airflow's ApprovalOperator)
-waits for a human; only then `copy_back` pg_dumps each table from the restored instance
-into the original, keeping the replaced table in schema backstop_before_restore_<ts>.
+reports/restores/ and Slack; a report that cannot be written fails the run, as in the
+drills). When tables are chosen, `approve` (Airflow's ApprovalOperator) waits for a human;
+only then `copy_back` pg_dumps each table from the restored instance into the original,
+keeping the replaced table in schema backstop_before_restore_<ts>.
 The restored instance is kept for investigation (tagged backstop:managed, not a drill):
 delete it by hand when done. Promotion (Runbook 2 option A) is a documented manual step.
 """
@@ -17,31 +18,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, TriggerRule, task
 
 from backstop.airflow.dag_defaults import dag_kwargs
-from backstop.drills.operators import (
-    CopyBackOperator,
-    DrillReportOperator,
-    DrillRestoreOperator,
-    DrillVerifyOperator,
-    ManualRestorePlanOperator,
-    RdsInstanceWaitOperator,
-    drill_spec,
-)
+from backstop.drills.manual import CopyBackOperator, ManualRestorePlanOperator
+from backstop.drills.planning import TABLE_PATTERN
+from backstop.drills.report import DrillReportOperator
+from backstop.drills.restore import DrillRestoreOperator, DrillVerifyOperator, RdsInstanceWaitOperator
 from backstop.policy import load_policy
+from backstop.policy.drill_views import restore_form
 
 policy = load_policy()
+form = restore_form(policy)  # every drill's source, with its checks and credentials
 
-# The sources offered in the form: every drill's source (their checks and credentials).
-sources: dict[str, dict] = {}
-for drill in policy.drills:
-    spec = drill_spec(policy, drill)
-    if drill.kind == "pitr" or spec["source"] not in sources:
-        sources[spec["source"]] = spec
-
-if sources:
-    check_names = sorted({c["name"] for s in sources.values() for c in s["checks"]})
+if form is not None:
     aws = {"aws_conn_id": policy.defaults.aws_conn_id}
     with DAG(
         dag_id="restore_point_in_time",
@@ -50,7 +40,7 @@ if sources:
         doc_md=__doc__,
         params={
             "source": Param(
-                sorted(sources)[0], type="string", enum=sorted(sources), description="source DB instance"
+                form.source_names[0], type="string", enum=form.source_names, description="source DB instance"
             ),
             "restore_time": Param(
                 "",
@@ -66,43 +56,41 @@ if sources:
                 "db.t4g.medium", type="string", description="instance class of the restore"
             ),
             "checks": Param(
-                check_names,
+                form.check_names,
                 type="array",
-                items={"type": "string", "enum": check_names},
+                items={"type": "string", "enum": form.check_names},
                 description="data checks to run on the restored database (empty = all of the source's)",
             ),
             "tables": Param(
                 [],
                 type="array",
-                items={"type": "string", "pattern": r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"},
+                items={"type": "string", "pattern": TABLE_PATTERN},
                 description="schema.table to copy back into the original after approval (empty = none)",
             ),
         },
         **dag_kwargs(policy, tags=["rds", "restore"]),
     ) as dag:
-        plan = ManualRestorePlanOperator(
-            task_id="plan",
-            sources=sources,
-            **aws,
-        )
+        plan = ManualRestorePlanOperator(task_id="plan", sources=form.sources, **aws)
         restore = DrillRestoreOperator(task_id="restore", plan=plan.output, **aws)
         wait = RdsInstanceWaitOperator(
             task_id="wait_available",
-            instance_id="{{ ti.xcom_pull(task_ids='plan')['instance_id'] }}",
+            instance_id=plan.output["instance_id"],
             deferrable=policy.defaults.deferrable,
-            region_name="{{ ti.xcom_pull(task_ids='plan')['restore_region'] }}",
+            region_name=plan.output["restore_region"],
             **aws,
         )
         verify = DrillVerifyOperator(task_id="verify", plan=plan.output, **aws)
         report = DrillReportOperator(
             task_id="report",
-            spec={"name": "manual-restore", "kind": "manual"},
+            name="manual-restore",
+            kind="manual",
+            source="{{ params.source }}",
             task_ids={"plan": "plan", "restore": "restore", "wait": "wait_available", "verify": "verify"},
             report_bucket=policy.defaults.report_bucket,
             region_name=policy.defaults.region,
             channel=policy.defaults.slack.channel,
             slack_conn_id=policy.defaults.slack.conn_id,
-            trigger_rule="all_done",
+            trigger_rule=TriggerRule.ALL_DONE,
             **aws,
         )
 
@@ -127,4 +115,3 @@ if sources:
         copy_back = CopyBackOperator(task_id="copy_back", plan=plan.output, **aws)
         restore >> wait >> verify >> report
         verify >> route() >> approve >> copy_back
-    globals()[dag.dag_id] = dag

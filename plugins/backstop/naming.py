@@ -23,6 +23,11 @@ SOURCE_TAG = "backstop:source"
 SOURCE_ARN_TAG = "backstop:source-arn"
 SOURCE_REGION_TAG = "backstop:source-region"
 RESTORE_VERIFIED_TAG = "backstop:restore-verified"
+# Restore drills and manual restores (backstop.drills)
+DRILL_TAG = "backstop:drill"  # with MANAGED_TAG: the only instances drills and the sweeper delete
+EXPIRES_TAG = "backstop:expires-at"  # UTC, %Y-%m-%dT%H:%M:%SZ: the sweeper deletes a drill instance after it
+PURPOSE_TAG = "backstop:purpose"  # "manual-restore" on instances restored by hand (kept, never swept)
+RESTORE_VERIFIED_AT_TAG = "backstop:restore-verified-at"  # when a drill proved the snapshot restores
 
 # RDS snapshot identifiers: 1-255 letters, digits, hyphens; start with a letter; no '--'; no trailing '-'.
 _SNAPSHOT_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,254}(?<!-)$")

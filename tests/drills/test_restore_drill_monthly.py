@@ -188,18 +188,20 @@ def test_schedule_fires_on_the_first_sunday_of_each_month_0300_seoul():
 
 
 @pytest.mark.parametrize(
-    ("check", "value", "passed"),
+    ("expectation", "value", "passed"),
     [
-        ({"name": "c", "sql": "x", "min_rows": 1}, 0, False),
-        ({"name": "c", "sql": "x", "min_rows": 1}, 5, True),
-        ({"name": "c", "sql": "x", "equals": "ok"}, "ok", True),
-        ({"name": "c", "sql": "x", "equals": 3}, 4, False),
-        ({"name": "c", "sql": "x", "max_age_seconds": 300}, datetime(2026, 11, 8, 2, 56, tzinfo=UTC), True),
-        ({"name": "c", "sql": "x", "max_age_seconds": 300}, datetime(2026, 11, 8, 2, 50, tzinfo=UTC), False),
-        ({"name": "c", "sql": "x", "max_age_seconds": 300}, None, False),
+        ({"min_rows": 1}, 0, False),
+        ({"min_rows": 1}, 5, True),
+        ({"equals": "ok"}, "ok", True),
+        ({"equals": 3}, 4, False),
+        ({"max_age_seconds": 300}, datetime(2026, 11, 8, 2, 56, tzinfo=UTC), True),
+        ({"max_age_seconds": 300}, datetime(2026, 11, 8, 2, 50, tzinfo=UTC), False),
+        ({"max_age_seconds": 300}, None, False),
     ],
 )
-def test_check_expectations(check, value, passed):
+def test_check_expectations(expectation, value, passed):
     from backstop.drills.checks import evaluate
+    from backstop.policy.drill_views import CheckSpec
 
+    check = CheckSpec(name="c", sql="x", **expectation)
     assert evaluate(check, value, datetime(2026, 11, 8, 3, 0, tzinfo=UTC))[0] is passed

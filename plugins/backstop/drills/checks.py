@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from backstop.drills.dataplane import PgTarget
+from backstop.policy.drill_views import CheckSpec
 
 STATEMENT_TIMEOUT_MS = 300_000
 CONNECT_TIMEOUT_S = 15
@@ -79,6 +81,15 @@ def credentials_from_secret(
     return Credentials(str(data["username"]), str(password))
 
 
+def credentials(
+    *, secret_id: str | None, conn_id: str | None, aws_conn_id: str | None, region_name: str | None
+) -> Credentials:
+    """From the Airflow connection when one is named, else from the Secrets Manager secret."""
+    if conn_id:
+        return credentials_from_connection(conn_id)
+    return credentials_from_secret(secret_id, aws_conn_id=aws_conn_id, region_name=region_name)
+
+
 def credentials_from_connection(conn_id: str) -> Credentials:
     from airflow.sdk import BaseHook
 
@@ -129,12 +140,12 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def expectation_text(check: dict[str, Any]) -> str:
-    if check.get("min_rows") is not None:
-        return f">= {check['min_rows']}"
-    if check.get("equals") is not None:
-        return f"== {check['equals']!r}"
-    return f"newest value no older than {check['max_age_seconds']:.0f}s at the restore point"
+def expectation_text(check: CheckSpec) -> str:
+    if check.min_rows is not None:
+        return f">= {check.min_rows}"
+    if check.equals is not None:
+        return f"== {check.equals!r}"
+    return f"newest value no older than {check.max_age_seconds:.0f}s at the restore point"
 
 
 def _equals(observed: Any, expected: Any) -> bool:
@@ -148,26 +159,26 @@ def _equals(observed: Any, expected: Any) -> bool:
     return str(observed) == str(expected)
 
 
-def evaluate(check: dict[str, Any], value: Any, reference: datetime) -> tuple[bool, str, str | None]:
-    """(passed, message, newest-iso) for one value against the check's expectation."""
-    if check.get("min_rows") is not None:
+def evaluate(check: CheckSpec, value: Any, reference: datetime) -> tuple[bool, str, str | None]:
+    """(passed, message, newest-iso) for one value against the check's expectation. Pure."""
+    if check.min_rows is not None:
         try:
             count = int(value)
         except (TypeError, ValueError):
             return False, f"expected a number, got {value!r}", None
-        if count >= check["min_rows"]:
-            return True, f"{count} >= {check['min_rows']}", None
-        return False, f"observed {count}, expected at least {check['min_rows']}", None
-    if check.get("equals") is not None:
-        if _equals(value, check["equals"]):
-            return True, f"equals {check['equals']!r}", None
-        return False, f"observed {_json_value(value)!r}, expected {check['equals']!r}", None
+        if count >= check.min_rows:
+            return True, f"{count} >= {check.min_rows}", None
+        return False, f"observed {count}, expected at least {check.min_rows}", None
+    if check.equals is not None:
+        if _equals(value, check.equals):
+            return True, f"equals {check.equals!r}", None
+        return False, f"observed {_json_value(value)!r}, expected {check.equals!r}", None
     # max_age
     if not isinstance(value, datetime):
         return False, f"expected a timestamp, got {_json_value(value)!r} (empty table?)", None
     newest = value if value.tzinfo else value.replace(tzinfo=UTC)
     age = (reference - newest).total_seconds()
-    limit = check["max_age_seconds"]
+    limit = check.max_age_seconds
     if age <= limit:
         return (
             True,
@@ -181,10 +192,10 @@ def evaluate(check: dict[str, Any], value: Any, reference: datetime) -> tuple[bo
     )
 
 
-def run_check(conn: Any, check: dict[str, Any], reference: datetime) -> CheckResult:
+def run_check(conn: Any, check: CheckSpec, reference: datetime) -> CheckResult:
     started = time.monotonic()
     try:
-        row = conn.execute(check["sql"]).fetchone()
+        row = conn.execute(check.sql).fetchone()
         value = row[0] if row else None
         passed, message, newest = evaluate(check, value, reference)
         observed = _json_value(value)
@@ -196,20 +207,20 @@ def run_check(conn: Any, check: dict[str, Any], reference: datetime) -> CheckRes
             None,
         )
     return CheckResult(
-        name=check["name"],
-        sql=check["sql"],
+        name=check.name,
+        sql=check.sql,
         expectation=expectation_text(check),
         observed=observed,
         passed=passed,
         message=message,
         seconds=round(time.monotonic() - started, 3),
-        freshness=bool(check.get("freshness")),
+        freshness=check.freshness,
         newest=newest,
     )
 
 
 def run_checks(
-    target: PgTarget, creds: Credentials, checks: list[dict[str, Any]], reference: datetime, log: Any = None
+    target: PgTarget, creds: Credentials, checks: Sequence[CheckSpec], reference: datetime, log: Any = None
 ) -> list[CheckResult]:
     """Run every check (all of them, even after a failure) in one read-only session."""
     results = []

@@ -111,20 +111,16 @@ def on_restored(instance_id: str) -> str | None:
     Returns the clone's name, or None on the AWS path (RDS did the restore). A clone left by
     an earlier try of the same instance is replaced.
     """
-    config = local_config()
-    if config is None:
-        return None
-    import psycopg
-
-    name = clone_name(instance_id)
-    with psycopg.connect(config["admin_dsn"], autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {_quote(name)} TEMPLATE {_quote(config['source_database'])}")
-    return name
+    return _reset_clone(instance_id, clone_source=True)
 
 
 def on_deleted(instance_id: str) -> str | None:
     """Local data plane only: drop the clone of a deleted instance."""
+    return _reset_clone(instance_id, clone_source=False)
+
+
+def _reset_clone(instance_id: str, *, clone_source: bool) -> str | None:
+    """Drop the instance's clone, then (clone_source) create it afresh from the source database."""
     config = local_config()
     if config is None:
         return None
@@ -133,6 +129,8 @@ def on_deleted(instance_id: str) -> str | None:
     name = clone_name(instance_id)
     with psycopg.connect(config["admin_dsn"], autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
+        if clone_source:
+            conn.execute(f"CREATE DATABASE {_quote(name)} TEMPLATE {_quote(config['source_database'])}")
     return name
 
 
