@@ -72,7 +72,7 @@ def test_wait_operator_defers_to_the_instance_trigger(fleet):
     import pytest
     from airflow.sdk.exceptions import TaskDeferred
 
-    from backstop.drills.operators import RdsInstanceWaitOperator
+    from backstop.drills.restore import RdsInstanceWaitOperator
 
     op = RdsInstanceWaitOperator(
         task_id="wait", instance_id="triflow-ai-staging-db", region_name="ap-northeast-2"
@@ -87,7 +87,7 @@ def test_wait_operator_defers_to_the_instance_trigger(fleet):
 
 
 def test_wait_operator_polls_in_the_worker_when_not_deferrable(fleet):
-    from backstop.drills.operators import RdsInstanceWaitOperator
+    from backstop.drills.restore import RdsInstanceWaitOperator
 
     op = RdsInstanceWaitOperator(
         task_id="wait",

@@ -100,7 +100,7 @@ def test_invalid_policy_is_an_import_error_naming_file_and_key(tmp_path):
     assert sorted(Path(f).name for f in parsed["errors"]) == dag_files  # every DAG file refuses
     for message in parsed["errors"].values():
         assert str(bad) in message
-        assert "defaults.region: 'seoul' is not an AWS region name" in message
+        assert "defaults.region: 'seoul' is not an AWS region" in message
 
 
 def test_weekly_schedule_fires_sundays_0300_seoul():

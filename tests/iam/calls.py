@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from backstop.naming import (
+    DRILL_TAG,
+    EXPIRES_TAG,
     MANAGED_TAG,
+    PURPOSE_TAG,
+    RESTORE_VERIFIED_AT_TAG,
     RESTORE_VERIFIED_TAG,
     SOURCE_ARN_TAG,
     SOURCE_REGION_TAG,
@@ -45,12 +49,6 @@ PLACEHOLDERS = {
     "BACKSTOP_DR_KEY_ID": "5678efab-56ef-78ab-90cd-5678901234ef",
 }
 
-# Literals of backstop/drills/operators.py (kept out of this module: it imports Airflow);
-# test_backstop_names_fit_the_policy compares them with the real ones.
-DRILL_TAG = "backstop:drill"
-EXPIRES_TAG = "backstop:expires-at"
-PURPOSE_TAG = "backstop:purpose"
-RESTORE_VERIFIED_AT_TAG = "backstop:restore-verified-at"
 
 PRODUCTION_DB = "triflow-ai-production-db"
 PRODUCTION_CLUSTER = "triflow-aurora-production"

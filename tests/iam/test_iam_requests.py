@@ -16,12 +16,9 @@ import pytest
 from tests.iam.calls import (
     DRILL_INSTANCE,
     DRILL_TAG,
-    EXPIRES_TAG,
     MANUAL_RESTORE_INSTANCE,
     MANUAL_RESTORE_TAGS,
     PRODUCTION_DB,
-    PURPOSE_TAG,
-    RESTORE_VERIFIED_AT_TAG,
     RUN_DATE,
     SNAPSHOT,
     SNAPSHOT_TAGS,
@@ -174,14 +171,8 @@ def test_every_rds_call_in_the_code_is_modelled_here_and_allowed():
 
 
 def test_backstop_names_fit_the_policy():
-    """The names and tag keys modelled here are the ones the drills build (imports Airflow: slow)."""
-    from backstop.drills import operators
+    """The drill instance name modelled here is the one the drills build (imports Airflow: slow)."""
+    from backstop.drills.instances import drill_instance_name
 
-    assert operators.drill_instance_name(PRODUCTION_DB, RUN_DATE) == DRILL_INSTANCE
-    assert (operators.DRILL_TAG, operators.EXPIRES_TAG, operators.PURPOSE_TAG) == (
-        DRILL_TAG,
-        EXPIRES_TAG,
-        PURPOSE_TAG,
-    )
-    assert operators.RESTORE_VERIFIED_AT_TAG == RESTORE_VERIFIED_AT_TAG
+    assert drill_instance_name(PRODUCTION_DB, RUN_DATE) == DRILL_INSTANCE
     assert set(SNAPSHOT_TAGS) <= {"backstop:managed", "backstop:policy", "backstop:tier", "backstop:run-id"}
