@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 
 import pytest
@@ -76,11 +78,35 @@ def test_snapshot_and_instance_triggers_share_the_rds_client(fleet, builds):
     assert len(builds) == 1
 
 
-def test_a_stale_shared_client_is_rebuilt(fleet, builds, monkeypatch):
+def test_an_edited_connection_reaches_the_shared_client_and_an_unchanged_one_costs_no_rebuild(
+    fleet, builds, monkeypatch
+):
     first = _trigger().hook
-    monkeypatch.setattr(hooks, "SHARED_HOOK_MAX_AGE", 0.0)
-    assert _trigger().hook is not first
+    monkeypatch.setattr(hooks, "SHARED_HOOK_RECHECK", 0.0)
+    assert _trigger().hook is first  # re-read, unchanged: same client
+    conn = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
+    conn["extra"] = {
+        **conn.get("extra", {}),
+        "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 2}},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    second = _trigger().hook
+    assert second is not first
+    assert _trigger().hook is second
     assert len(builds) == 2
+    assert asyncio.run(_events([_trigger()]))[0]["status"] == "success"
+
+
+def test_a_connection_that_cannot_be_re_read_keeps_the_working_client(fleet, builds, monkeypatch):
+    first = _trigger().hook
+    monkeypatch.setattr(hooks, "SHARED_HOOK_RECHECK", 0.0)
+
+    def unreachable(*_, **__):
+        raise ConnectionError("API server unreachable")
+
+    monkeypatch.setattr(hooks, "_connection_fingerprint", unreachable)
+    assert _trigger().hook is first
+    assert len(builds) == 1
 
 
 def test_serialized_form_is_unchanged(fleet):
