@@ -228,6 +228,10 @@ def worker(args: argparse.Namespace) -> dict:
             "max_stall_other_s": round(
                 max((late for at, late in stalls if cause(at, late) == "other"), default=0.0), 3
             ),
+            "worst_stalls": [
+                (round(at - started, 2), round(late, 3), cause(at, late))
+                for at, late in sorted(stalls, key=lambda s: -s[1])[:3]
+            ],
             "builds": len(builds),
             "build_s": round(sum(end - start for start, end in builds), 1),
             "full_gcs": len(full_gcs),
@@ -287,6 +291,8 @@ def report(result: dict, n: int) -> None:
         f" gc: overlaps one of {result['full_gcs']} full GCs, longest {result['longest_full_gc_s']:.3f} s);"
         f" longest stall with neither {result['max_stall_other_s']:.3f} s"
     )
+    worst = ", ".join(f"{late:.3f} s at {at:+.1f} s ({why})" for at, late, why in result["worst_stalls"])
+    print(f"        worst stalls (time from the triggers' start): {worst}")
     if result["n"] != n:
         scaled = result["rss_baseline_mb"] + per_trigger * n
         print(f"        scaled to N={n}: peak RSS ~{scaled:,.0f} MB (linear in the per-wait figure)")
