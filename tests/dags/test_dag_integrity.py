@@ -81,7 +81,7 @@ def test_every_dag_follows_the_conventions(parsed):
         assert "backstop" in dag["tags"], dag_id
         assert dag["owners"] == ["triflow-devops"], dag_id
         assert dag["retries"] == [2], dag_id
-        assert dag["callbacks"] == ["SlackFailureAlert"], dag_id
+        assert dag["callbacks"] == ["SlackFailureNotifier"], dag_id
         assert dag["catchup"] is False, dag_id
         assert dag["max_active_runs"] == 1, dag_id
 

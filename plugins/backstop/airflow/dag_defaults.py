@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from backstop.airflow.slack import SlackFailureAlert
+from backstop.airflow.notifier import SlackFailureNotifier
 from backstop.policy import BackupPolicy
 
 # Schedules take effect from this date on; with catchup off, only the next slot runs.
@@ -26,8 +26,8 @@ def default_args(policy: BackupPolicy, channel: str | None = None) -> dict[str, 
         "retry_delay": retries.delay,
         "retry_exponential_backoff": 2.0 if retries.exponential_backoff else 0,
         "max_retry_delay": retries.max_delay,
-        "on_failure_callback": SlackFailureAlert(
-            channel=channel or policy.defaults.slack.channel, conn_id=policy.defaults.slack.conn_id
+        "on_failure_callback": SlackFailureNotifier(
+            channel=channel or policy.defaults.slack.channel, slack_conn_id=policy.defaults.slack.conn_id
         ),
     }
 

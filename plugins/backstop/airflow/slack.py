@@ -1,4 +1,7 @@
-"""Slack alerts through slack-sdk.
+"""Slack alerts through slack-sdk: the client, one-message delivery, the failure message's blocks.
+
+The failure callback itself is `backstop.airflow.notifier.SlackFailureNotifier`; operators that
+post their own summaries (drills, retention) call `post_message`.
 
 The token is the password of an Airflow connection (default `slack_api_default`); its
 extra may carry `base_url` (the local stack points it at the recorder). The token is masked
@@ -119,27 +122,3 @@ def failure_blocks(context: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]
             }
         )
     return text, blocks
-
-
-class SlackFailureAlert:
-    """`on_failure_callback` that posts one Block Kit message per failed task instance.
-
-    Airflow calls it only when a task has failed for good (after its retries). The channel
-    is the task's `alert_channel` when set (per-resource routing), else the policy default.
-    """
-
-    def __init__(self, channel: str, conn_id: str = DEFAULT_CONN_ID) -> None:
-        self.channel = channel
-        self.conn_id = conn_id
-
-    def __call__(self, context: Mapping[str, Any]) -> None:
-        try:
-            channel = getattr(context.get("task"), "alert_channel", None) or self.channel
-            text, blocks = failure_blocks(context)
-        except Exception:
-            log.exception("Could not build the Slack failure alert; the task's own error stands")
-            return
-        post_message(channel, text, blocks, self.conn_id)
-
-    def __repr__(self) -> str:
-        return f"SlackFailureAlert(channel={self.channel!r}, conn_id={self.conn_id!r})"

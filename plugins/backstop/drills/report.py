@@ -20,7 +20,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.airflow.operators import BackstopAwsOperator
+from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
 from backstop.aws.hooks import RDS_HOOK, S3_HOOK, LazyHookClass
 from backstop.drills.plan import RestorePlan
 from backstop.drills.times import iso, tag_time
@@ -144,14 +144,7 @@ class DrillReportOperator(BackstopAwsOperator):
 
     aws_hook_class = LazyHookClass(S3_HOOK)
     regional_hook_class = LazyHookClass(RDS_HOOK)  # client(region): RDS in each region
-    template_fields: Sequence[str] = (
-        *BackstopAwsOperator.template_fields,
-        "name",
-        "kind",
-        "source",
-        "region",
-        "task_ids",
-    )
+    template_fields: Sequence[str] = aws_template_fields("name", "kind", "source", "region", "task_ids")
 
     def __init__(
         self,

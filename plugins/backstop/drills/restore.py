@@ -22,7 +22,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from backstop.airflow.operators import BackstopAwsOperator, DeferrableAwsOperator
+from backstop.airflow.operators import DeferrableAwsOperator, aws_template_fields
 from backstop.aws.hooks import RDS_HOOK, LazyHookClass
 from backstop.aws.rds_instances import NewInstance, describe_instance, instance_state, instance_tags
 from backstop.drills.instances import is_drill_instance
@@ -223,7 +223,7 @@ class RdsInstanceWaitOperator(DeferrableAwsOperator):
     """Wait until a DB instance is available (or gone: target="deleted"); deferrable."""
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "instance_id")
+    template_fields: Sequence[str] = aws_template_fields("instance_id")
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.airflow.operators import BackstopAwsOperator, DeferrableAwsOperator
+from backstop.airflow.operators import BackstopAwsOperator, DeferrableAwsOperator, aws_template_fields
 from backstop.aws.hooks import RDS_HOOK, LazyHookClass
 from backstop.aws.rds_instances import instance_state
 from backstop.drills.instances import delete_drill_instance, drill_instance_name
@@ -39,7 +39,7 @@ class PlanStepOperator(_NamesItsSource, BackstopAwsOperator):
     """A step that works from the preflight's (or manual planner's) plan, passed as XCom."""
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "plan")
+    template_fields: Sequence[str] = aws_template_fields("plan")
 
     def __init__(self, *, plan: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -76,7 +76,7 @@ class DrillInstanceOperator(_NamesItsSource, DeferrableAwsOperator):
     """Finds the drill instance of a run, deletes it when it is a managed drill instance, waits it out."""
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "spec")
+    template_fields: Sequence[str] = aws_template_fields("spec")
 
     def __init__(self, *, spec: DrillSpec, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from backstop.airflow.operators import BackstopAwsOperator
+from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
 from backstop.aws.hooks import RDS_HOOK, LazyHookClass
 from backstop.drills.instances import delete_drill_instance, is_drill_instance
 from backstop.drills.times import iso, parse_time
@@ -60,7 +60,7 @@ class DrillOrphanSweeperOperator(BackstopAwsOperator):
     """
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "regions")
+    template_fields: Sequence[str] = aws_template_fields("regions")
 
     def __init__(
         self, *, regions: list[str], channel: str, slack_conn_id: str = "slack_api_default", **kwargs: Any

@@ -2,7 +2,7 @@
 
 Alerting: a rolled-back state (lower serial) or a swapped state (other lineage) fails the
 backup task with `StateRollbackError` / `StateSwappedError` (AirflowFailException: no retries,
-it will not fix itself in five minutes). The task's normal `SlackFailureAlert` is then the one
+it will not fix itself in five minutes). The task's normal `SlackFailureNotifier` is then the one
 and only alert: its text starts with "state rollback:" or "state swapped:" and names the
 project/workspace and the serials. No separate message is posted, so there is never a double
 alert. Nothing is written for such a state, so every later run alerts again until someone
