@@ -30,7 +30,6 @@ from include.local import fleet as fleet_module
 from include.local import settings as local_settings
 from include.local.slack_recorder import RecorderClient
 from include.local.stack import LocalStack
-from include.local.up import airflow_env
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "plugins") not in sys.path:  # `make demo` sets PYTHONPATH; `python -m` alone does not
@@ -77,7 +76,7 @@ class Demo:
         print(indent(fleet_module.format_summary(summary)))
         self.slack = RecorderClient(self.stack.slack_base_url)
         home = WORK / "airflow"
-        self.env = airflow_env(self.stack, home)
+        self.env = local_settings.airflow_env(self.stack.env(), home)
         step("Starting the local data plane (embedded PostgreSQL standing in for RDS storage)")
         from include.local import demo_drill
 
