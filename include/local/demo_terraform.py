@@ -1,75 +1,27 @@
-"""Demo scenarios for the Terraform state pipeline (terraform_state_backup), and the helpers
-that apply the demo project (include/terraform/demo) against the local emulator.
+"""Demo scenarios for the Terraform state pipeline (terraform_state_backup).
 
-The S3 backend settings, including the emulator endpoint and dummy keys, are passed at
-`terraform init` time with -backend-config (a file in a temporary TF_DATA_DIR folder), so
-nothing about the emulator is committed in the .tf files and the repo stays clean.
+The demo project is applied with include/local/terraform_project.py (shared with the tests).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+from include.local import terraform_project
 from include.local.demo import Demo, Scenario
+from include.local.terraform_project import BACKEND_BUCKET, BACKEND_KEY, REGION, apply_demo
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_PROJECT = ROOT / "include" / "terraform" / "demo"
-BACKEND_BUCKET = "triflow-terraform-state"
-BACKEND_KEY = "infrastructure/terraform.tfstate"
-REGION = "ap-northeast-2"
 VAULT = "triflow-backstop-tfstate-vault"
 DR_VAULT = "triflow-backstop-tfstate-vault-dr"
 DR_REGION = "ap-northeast-1"
 
 
-def backend_config(endpoint_url: str, bucket: str = BACKEND_BUCKET, key: str = BACKEND_KEY) -> dict[str, Any]:
-    """-backend-config values pointing Terraform's S3 backend at the emulator."""
-    return {
-        "bucket": bucket,
-        "key": key,
-        "region": REGION,
-        "endpoints": {"s3": endpoint_url},
-        "use_path_style": True,
-        "skip_credentials_validation": True,
-        "skip_region_validation": True,
-        "skip_requesting_account_id": True,
-        "skip_metadata_api_check": True,
-        "access_key": "testing",  # the emulator's dummy keys
-        "secret_key": "testing",
-    }
-
-
-def apply_demo(
-    endpoint_url: str,
-    *,
-    workspace: str = "default",
-    release: str = "v1",
-    db_password: str = "not-a-real-password",
-    project_dir: Path = DEMO_PROJECT,
-) -> None:
-    """`terraform init` + `apply` of the demo project; its state lands in the emulated backend."""
-    from backstop.tfstate.cli import Terraform
-
-    with Terraform(project_dir, env={"AWS_EC2_METADATA_DISABLED": "true"}) as tf:
-        tf.init(backend_config(endpoint_url))
-        tf.apply(workspace=workspace, variables={"release": release, "db_password": db_password})
-
-
 def s3_client(demo_or_endpoint: Demo | str, region: str = REGION) -> Any:
-    import boto3
-
     endpoint = (
         demo_or_endpoint if isinstance(demo_or_endpoint, str) else demo_or_endpoint.stack.aws_endpoint_url
     )
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return terraform_project.s3_client(endpoint, region)
 
 
 def vault_listing(endpoint_url: str, bucket: str, region: str) -> list[dict[str, Any]]:
