@@ -259,7 +259,9 @@ def local_env(
     return {**LOCAL_SAFETY_ENV, **endpoints, **to_env(load_settings(settings_path, merged))}
 
 
-def airflow_home_env(home: str | os.PathLike[str], python: str | None = None) -> dict[str, str]:
+def airflow_home_env(
+    home: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Where an Airflow process of the local stack keeps its state and finds the project.
 
     AIRFLOW_HOME in an ignored folder (nothing touches ~/airflow), the repository's dags/ and
@@ -267,8 +269,8 @@ def airflow_home_env(home: str | os.PathLike[str], python: str | None = None) ->
     `airflow` subprocesses). Needs no running stack, so a process can set it before it
     imports Airflow (Airflow reads AIRFLOW_HOME once, on import).
     """
-    bin_dir = str(Path(python or sys.executable).parent)
-    path = os.environ.get("PATH", "")
+    bin_dir = str(Path(sys.executable).parent)
+    path = (os.environ if environ is None else environ).get("PATH", "")
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
@@ -288,7 +290,8 @@ def airflow_env(
 
     ``stack_env`` is ``LocalStack.env()`` (endpoints, dummy keys, AIRFLOW_CONN_* / AIRFLOW_VAR_*).
     """
-    return {**(os.environ if environ is None else environ), **stack_env, **airflow_home_env(home)}
+    environ = os.environ if environ is None else environ
+    return {**environ, **stack_env, **airflow_home_env(home, environ)}
 
 
 def format_exports(env: Mapping[str, str]) -> str:
