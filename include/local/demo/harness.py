@@ -2,10 +2,11 @@
 
 Steps: start the local stack (moto server + Slack recorder) in .local/demo/, seed the fleet from
 the seed documents, start the local data plane (embedded PostgreSQL); meanwhile, in a thread,
-import Airflow and migrate a throw-away metadata DB in .local/demo/airflow; create the pools of
-airflow_settings.yaml; then run each scenario with `dag.test()` in this process, at its
-schedule's last fire time, and print what it did: snapshots made, Slack messages received,
-pass/fail. Each scenario's Airflow logs go to .local/demo/NN-<dag_id>.log.
+import Airflow, migrate a throw-away metadata DB in .local/demo/airflow and ready the in-process
+execution API; create the pools of airflow_settings.yaml; then run each scenario with
+`dag.test()` in this process, at its schedule's last fire time, and print what it did:
+snapshots made, Slack messages received, pass/fail. Each scenario's Airflow logs go to
+.local/demo/NN-<dag_id>.log, the set-up's (with phase timings) to .local/demo/airflow-setup.log.
 
 Exit code 0 only when every scenario ended as expected (including the expected failures and
 their Slack messages).
@@ -16,7 +17,6 @@ package (rds.py, drills.py, tfstate.py) and `all_scenarios()` below lists them i
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import time
@@ -63,7 +63,7 @@ def last_fire_time(policy_path: Path, schedule: str, now: datetime | None = None
 
 def changed_policy(scenario: Scenario) -> dict[str, Any]:
     """The shipped policy with the scenario's change applied."""
-    data = copy.deepcopy(yaml.safe_load(POLICY.read_text()))
+    data = yaml.safe_load(POLICY.read_text())
     if scenario.policy_change:
         scenario.policy_change(data)
     return data
@@ -122,7 +122,11 @@ class Demo:
         airflow_setup = runner.AirflowSetup()
         airflow_setup.start()
         self.mark("Airflow setup started (import, db migrate, execution API)")
-        self._start_stack()
+        try:
+            self._start_stack()
+        except BaseException:
+            airflow_setup.join(timeout=300)  # never leave a migration half done on the way out
+            raise
         self.step(f"Preparing Airflow metadata DB in {self.home.relative_to(ROOT)}")
         airflow_setup.finish()
         self.mark("Airflow imported, metadata DB migrated, execution API built")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import logging
 import os
 import sys
 import threading
@@ -90,18 +91,21 @@ class AirflowSetup(threading.Thread):
     def run(self) -> None:
         try:
             import airflow.sdk  # noqa: F401  (reads the configuration prepare_process() set)
-            import httpx
-            from airflow.sdk.execution_time.supervisor import in_process_api_server
             from airflow.utils.db import upgradedb
 
             upgradedb()  # what `airflow db migrate` does; creates the tables on a new DB
-            api = in_process_api_server()  # cached: every dag.test() uses this one
-            health = httpx.Client(transport=api.transport, base_url="http://in-process.invalid.").get(
-                "/health"
-            )
-            health.raise_for_status()
         except BaseException as exc:  # re-raised in the main thread by finish()
             self.error = exc
+            return
+        try:
+            import httpx
+            from airflow.sdk.execution_time.supervisor import in_process_api_server
+
+            api = in_process_api_server()  # cached: every dag.test() uses this one
+            client = httpx.Client(transport=api.transport, base_url="http://in-process.invalid.")
+            client.get("/health").raise_for_status()
+        except Exception:  # only a head start (Airflow internals): the first task pays it instead
+            logging.getLogger(__name__).warning("could not ready the execution API early", exc_info=True)
 
     def finish(self) -> None:
         self.join()
