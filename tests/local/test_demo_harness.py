@@ -71,6 +71,35 @@ def test_last_fire_time_is_the_previous_schedule_time_in_the_policy_zone():
     )
 
 
+def test_summary_is_ok_only_when_every_scenario_ended_as_expected(tmp_path):
+    """The exit-code contract: expected failures count as ok; a wrong state, a problem found by
+    a scenario's checks, or a scenario that never ran does not."""
+    import io
+
+    scenarios = harness.all_scenarios()[:3]  # success, success, failed (the ghost database)
+    assert [s.expect_state for s in scenarios] == ["success", "success", "failed"]
+
+    def outcome(number: int, state: str, problems: list[str] | None = None) -> harness.Outcome:
+        result = RunResult(f"run-{number}", state, 1.0, [], [], tmp_path / "x.log")
+        return harness.Outcome(number, scenarios[number - 1], result, problems or [])
+
+    def summary(outcomes: list[harness.Outcome]) -> tuple[bool, str]:
+        out = io.StringIO()
+        demo = harness.Demo(work=tmp_path, out=out)
+        ok = demo.summary(scenarios, outcomes)
+        demo.sink.close()
+        return ok, out.getvalue()
+
+    good = [outcome(1, "success"), outcome(2, "success"), outcome(3, "failed")]
+    ok, text = summary(good)
+    assert ok and "All pipelines did what they should." in text
+    assert text.count("    ok  [") == 3
+    assert not summary([*good[:2], outcome(3, "success")])[0]  # the ghost database must fail the run
+    assert not summary([*good[:2], outcome(3, "failed", ["expected 1 Slack alert(s), recorder got 0"])])[0]
+    ok, text = summary(good[:2])  # the third never ran
+    assert not ok and "BAD [3] rds_weekly_snapshot      not run" in text
+
+
 # --- reading a run back ------------------------------------------------------------------------
 
 
