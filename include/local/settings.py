@@ -259,6 +259,41 @@ def local_env(
     return {**LOCAL_SAFETY_ENV, **endpoints, **to_env(load_settings(settings_path, merged))}
 
 
+def airflow_home_env(
+    home: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Where an Airflow process of the local stack keeps its state and finds the project.
+
+    AIRFLOW_HOME in an ignored folder (nothing touches ~/airflow), the repository's dags/ and
+    plugins/, no example DAGs, and the venv's bin/ first on PATH (`airflow standalone` spawns
+    `airflow` subprocesses). Needs no running stack, so a process can set it before it
+    imports Airflow (Airflow reads AIRFLOW_HOME once, on import).
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    path = (os.environ if environ is None else environ).get("PATH", "")
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+        "PATH": path if path.split(os.pathsep)[0] == bin_dir else f"{bin_dir}{os.pathsep}{path}",
+    }
+
+
+def airflow_env(
+    stack_env: Mapping[str, str],
+    home: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment of an Airflow process that uses a running local stack.
+
+    ``stack_env`` is ``LocalStack.env()`` (endpoints, dummy keys, AIRFLOW_CONN_* / AIRFLOW_VAR_*).
+    """
+    environ = os.environ if environ is None else environ
+    return {**environ, **stack_env, **airflow_home_env(home, environ)}
+
+
 def format_exports(env: Mapping[str, str]) -> str:
     """``export KEY='value'`` lines for ``eval`` (single quotes, escaped safely)."""
     return "\n".join(f"export {key}={_single_quote(value)}" for key, value in env.items())

@@ -17,22 +17,7 @@ from pathlib import Path
 from include.local import settings as local_settings
 from include.local.stack import LocalStack
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def airflow_env(stack: LocalStack, home: Path) -> dict[str, str]:
-    """The environment of an Airflow process that uses the local stack."""
-    return {
-        **os.environ,
-        **stack.env(),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
-        # standalone spawns `airflow` subprocesses: the venv's bin/ must come first on PATH
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+ROOT = local_settings.REPO_ROOT
 
 
 def main() -> int:
@@ -48,7 +33,7 @@ def main() -> int:
         stack.start()
         print(f"Started the local stack: AWS {stack.aws_endpoint_url}, Slack {stack.slack_base_url}")
     home = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".local" / "airflow"))
-    env = airflow_env(stack, home)
+    env = local_settings.airflow_env(stack.env(), home)
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL
     )

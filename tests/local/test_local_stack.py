@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 import time
 
@@ -15,7 +16,9 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from include.local import fleet
 from include.local.settings import (
+    REPO_ROOT,
     SettingsError,
+    airflow_env,
     load_settings,
     pool_commands,
     to_env,
@@ -194,6 +197,19 @@ def test_stack_env_renders_airflow_connections(stack):
     assert slack["extra"]["base_url"] == stack.slack_base_url
     assert slack["password"] == TOKEN  # the ${VAR:-default}
     assert env["AIRFLOW_VAR_BACKSTOP_ENVIRONMENT"] == "local"
+
+
+def test_airflow_env_points_airflow_at_the_repo_and_the_stack(tmp_path):
+    """What `make up` runs `airflow standalone` with (and the demo sets before importing Airflow)."""
+    env = airflow_env({"AIRFLOW_CONN_AWS_DEFAULT": "{}"}, tmp_path / "home", environ={"PATH": "/usr/bin"})
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "home")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO_ROOT / "dags")
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"] == str(REPO_ROOT / "plugins")
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW_CONN_AWS_DEFAULT"] == "{}"
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO_ROOT / "plugins"), str(REPO_ROOT)]
+    # standalone spawns `airflow` subprocesses: this venv's bin/ comes first
+    assert env["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
 
 
 def test_settings_substitution_and_missing_variable(tmp_path):

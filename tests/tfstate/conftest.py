@@ -25,7 +25,7 @@ class TfWorld:
     """The emulated account seen from a test: clients, terraform apply, direct backups."""
 
     def __init__(self, endpoint_url: str) -> None:
-        from include.local.demo_terraform import s3_client
+        from include.local.terraform_project import s3_client
 
         self.endpoint_url = endpoint_url
         self.s3 = s3_client(endpoint_url)
@@ -38,7 +38,7 @@ class TfWorld:
         self.source = self.policy.terraform_state.projects[0].source.model_dump()
 
     def apply(self, workspace: str = "default", release: str = "v1", password: str = "pw") -> bytes:
-        from include.local.demo_terraform import apply_demo
+        from include.local.terraform_project import apply_demo
 
         apply_demo(self.endpoint_url, workspace=workspace, release=release, db_password=password)
         return self.backend_bytes(workspace)

@@ -1,46 +1,31 @@
-"""Demo scenarios for the RDS snapshot pipeline (rds_weekly_snapshot)."""
+"""Demo scenarios for the RDS pipelines: rds_weekly_snapshot, rds_cross_region_copy, retention_prune."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
 
-from include.local.demo import Demo, Scenario
+from include.local.demo.scenario import Lines, RunResult, Scenario, World, as_dict
 
-
-def rds_client(demo: Demo, region: str = "ap-northeast-2") -> Any:
-    import boto3
-
-    return boto3.client(
-        "rds",
-        region_name=region,
-        endpoint_url=demo.stack.aws_endpoint_url,
-        aws_access_key_id="testing",  # the emulator's dummy keys
-        aws_secret_access_key="testing",
-    )
+MANAGED = {"Key": "backstop:managed", "Value": "true"}
+DR_REGION = "ap-northeast-1"
 
 
-def summarize_snapshots(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+def summarize_snapshots(world: World, result: RunResult) -> Lines:
     lines = [f"{'resource':28} {'snapshot':44} {'state':8} {'how':8} {'took':>6}"]
-    for row in sorted(result["tasks"], key=lambda r: (r["task_id"], r["map_index"])):
-        if row["task_id"] != "snapshot":
-            continue
-        xcom = row["xcom"] if isinstance(row["xcom"], dict) else {}
+    for row in result.rows("snapshot"):
+        xcom = as_dict(row.xcom)
         how = "adopted" if xcom.get("adopted") else ("created" if xcom else "-")
         wait = f"{xcom['duration_seconds']:.2f}s" if xcom.get("duration_seconds") is not None else "-"
         lines.append(
-            f"{row['label'] or '?':28} {xcom.get('snapshot_id', '-'):44} {row['state']:8} {how:8} {wait:>6}"
+            f"{row.label or '?':28} {xcom.get('snapshot_id', '-'):44} {row.state:8} {how:8} {wait:>6}"
         )
-    client = rds_client(demo)
+    client = world.client("rds")
     managed = []
     for page in client.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual"):
-        managed += [
-            s for s in page["DBSnapshots"] if {"Key": "backstop:managed", "Value": "true"} in s["TagList"]
-        ]
+        managed += [s for s in page["DBSnapshots"] if MANAGED in s["TagList"]]
     clusters = client.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
-    managed_clusters = [
-        s for s in clusters if {"Key": "backstop:managed", "Value": "true"} in s.get("TagList", [])
-    ]
+    managed_clusters = [s for s in clusters if MANAGED in s.get("TagList", [])]
     lines.append(
         f"managed snapshots now in ap-northeast-2: {len(managed)} instance, {len(managed_clusters)} cluster "
         f"({', '.join(sorted(s['DBSnapshotIdentifier'] for s in managed))})"
@@ -48,13 +33,13 @@ def summarize_snapshots(demo: Demo, scenario: Scenario, result: dict) -> list[st
     return lines
 
 
-def expect_snapshot_states(expected: dict[str, str]) -> Callable[[Demo, Scenario, dict], list[str]]:
-    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-        got = {r["label"]: r["state"] for r in result["tasks"] if r["task_id"] == "snapshot"}
+def expect_snapshot_states(expected: dict[str, str]) -> Callable[[World, RunResult], Lines]:
+    def check(world: World, result: RunResult) -> Lines:
+        got = {r.label: r.state for r in result.rows("snapshot")}
         problems = [f"{k}: expected {v}, got {got.get(k)}" for k, v in expected.items() if got.get(k) != v]
         failed = [k for k, v in expected.items() if v == "failed"]
-        if len(result["slack"]) != len(failed):
-            problems.append(f"expected {len(failed)} Slack alert(s), recorder got {len(result['slack'])}")
+        if len(result.slack) != len(failed):
+            problems.append(f"expected {len(failed)} Slack alert(s), recorder got {len(result.slack)}")
         return problems
 
     return check
@@ -72,18 +57,17 @@ ALL_OK = {
 }
 
 
-def summarize_copies(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+def summarize_copies(world: World, result: RunResult) -> Lines:
     lines = []
-    for row in sorted(result["tasks"], key=lambda r: (r["task_id"], r["map_index"])):
-        if row["task_id"].startswith("copy_to_"):
-            xcom = row["xcom"] if isinstance(row["xcom"], dict) else {}
+    for row in sorted(result.tasks, key=lambda r: (r.task_id, r.map_index)):
+        if row.task_id.startswith("copy_to_"):
+            xcom = as_dict(row.xcom)
             how = "adopted" if xcom.get("adopted") else ("copied" if xcom else "-")
-            lines.append(f"{row['task_id']:24} {row['label'] or '?':44} {row['state']:8} {how}")
-    dr = rds_client(demo, "ap-northeast-1")
-    for snap in dr.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
+            lines.append(f"{row.task_id:24} {row.label or '?':44} {row.state:8} {how}")
+    for snap in world.client("rds", DR_REGION).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]:
         tags = {t["Key"]: t["Value"] for t in snap.get("TagList", [])}
         lines.append(
-            f"in ap-northeast-1: {snap['DBSnapshotIdentifier']} encrypted={snap.get('Encrypted')} "
+            f"in {DR_REGION}: {snap['DBSnapshotIdentifier']} encrypted={snap.get('Encrypted')} "
             f"source={tags.get('backstop:source-arn', '-')}"
         )
     if not lines:
@@ -91,17 +75,13 @@ def summarize_copies(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
     return lines
 
 
-def expect_copies(count: int) -> Callable[[Demo, Scenario, dict], list[str]]:
-    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-        copies = rds_client(demo, "ap-northeast-1").describe_db_snapshots(SnapshotType="manual")[
-            "DBSnapshots"
-        ]
-        managed = [c for c in copies if {"Key": "backstop:managed", "Value": "true"} in c.get("TagList", [])]
-        return (
-            []
-            if len(managed) == count
-            else [f"expected {count} managed copies in ap-northeast-1, found {len(managed)}"]
-        )
+def expect_copies(count: int) -> Callable[[World, RunResult], Lines]:
+    def check(world: World, result: RunResult) -> Lines:
+        copies = world.client("rds", DR_REGION).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+        managed = [c for c in copies if MANAGED in c.get("TagList", [])]
+        if len(managed) == count:
+            return []
+        return [f"expected {count} managed copies in {DR_REGION}, found {len(managed)}"]
 
     return check
 
@@ -109,15 +89,15 @@ def expect_copies(count: int) -> Callable[[Demo, Scenario, dict], list[str]]:
 EARLIER_WEEKS = ["20261025", "20261101", "20261108", "20261115"]
 
 
-def add_earlier_weekly_snapshots(demo: Demo, scenario: Scenario) -> list[str]:
+def add_earlier_weekly_snapshots(world: World) -> Lines:
     """Older weekly snapshots of production, as a month of Sundays would have left them.
 
     moto cannot backdate create times, so they are created now, seconds apart and before this
     week's run: the rules keep this week's, min_keep the newest earlier one, the rest go.
     """
-    client = rds_client(demo)
+    client = world.client("rds")
     tags = [
-        {"Key": "backstop:managed", "Value": "true"},
+        MANAGED,
         {"Key": "backstop:policy", "Value": "triflow-rds-weekly"},
         {"Key": "backstop:tier", "Value": "weekly"},
     ]
@@ -131,7 +111,7 @@ def add_earlier_weekly_snapshots(demo: Demo, scenario: Scenario) -> list[str]:
             made.append(name)
         except client.exceptions.DBSnapshotAlreadyExistsFault:
             pass
-    if "dba-before-upgrade" not in _manual_names(demo):
+    if "dba-before-upgrade" not in _manual_names(world):
         client.create_db_snapshot(
             DBInstanceIdentifier="triflow-ai-production-db",
             DBSnapshotIdentifier="dba-before-upgrade",
@@ -140,38 +120,25 @@ def add_earlier_weekly_snapshots(demo: Demo, scenario: Scenario) -> list[str]:
     return [f"added {len(made)} older managed snapshots and one unmanaged (dba-before-upgrade)"]
 
 
-def _manual_names(demo: Demo) -> set[str]:
-    return {
-        s["DBSnapshotIdentifier"]
-        for s in rds_client(demo).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
-    }
+def _manual_names(world: World) -> set[str]:
+    snapshots = world.client("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    return {s["DBSnapshotIdentifier"] for s in snapshots}
 
 
-def _report(demo: Demo, uri: str) -> dict:
-    import json
-
-    import boto3
-
+def _report(world: World, uri: str) -> dict:
     bucket, key = uri.removeprefix("s3://").split("/", 1)
-    s3 = boto3.client(
-        "s3",
-        region_name="ap-northeast-2",
-        endpoint_url=demo.stack.aws_endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return json.loads(world.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def summarize_prune(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+def summarize_prune(world: World, result: RunResult) -> Lines:
     lines = []
-    for row in result["tasks"]:
-        xcom = row["xcom"] if isinstance(row["xcom"], dict) else {}
-        if row["task_id"] == "plan_retention" and xcom:
+    for row in [*result.rows("plan_retention"), *result.rows("apply_retention")]:
+        xcom = as_dict(row.xcom)
+        if row.task_id == "plan_retention" and xcom:
             mode = "dry run" if xcom["dry_run"] else "real run"
             lines.append(f"plan ({mode}): {xcom['counts']}")
             lines.append(f"report: {xcom['report']}")
-            report = _report(demo, xcom["report"])
+            report = _report(world, xcom["report"])
             lines.append(f"  {'snapshot':44} {'region':15} {'age':6} {'decision':8} reason")
             for d in report["decisions"]:
                 if d["action"] == "ignore" and not d["snapshot_id"].startswith("dba-"):
@@ -181,20 +148,20 @@ def summarize_prune(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
                 )
             for halted in xcom.get("halted", []):
                 lines.append(f"  halted {halted}")
-        if row["task_id"] == "apply_retention" and xcom:
+        if row.task_id == "apply_retention" and xcom:
             if xcom.get("dry_run"):
                 lines.append(f"apply: dry run, {len(xcom['would_delete'])} would be deleted, nothing deleted")
             else:
                 lines.append(
                     f"apply: deleted {len(xcom['deleted'])}, already gone {len(xcom['already_gone'])}"
                 )
-    lines.append(f"manual snapshots now in ap-northeast-2: {', '.join(sorted(_manual_names(demo)))}")
+    lines.append(f"manual snapshots now in ap-northeast-2: {', '.join(sorted(_manual_names(world)))}")
     return lines
 
 
-def expect_pruned(deleted: bool) -> Callable[[Demo, Scenario, dict], list[str]]:
-    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-        names = _manual_names(demo)
+def expect_pruned(deleted: bool) -> Callable[[World, RunResult], Lines]:
+    def check(world: World, result: RunResult) -> Lines:
+        names = _manual_names(world)
         problems = []
         if "dba-before-upgrade" not in names:
             problems.append("the unmanaged snapshot was deleted")
@@ -211,6 +178,7 @@ def expect_pruned(deleted: bool) -> Callable[[Demo, Scenario, dict], list[str]]:
 SCENARIOS = [
     Scenario(
         title="rds_weekly_snapshot: the Sunday 03:00 KST run",
+        dag_file="rds_snapshot.py",
         dag_id="rds_weekly_snapshot",
         expect_state="success",
         explain="One mapped task per protected database; each creates a managed manual snapshot, "
@@ -222,6 +190,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="rds_weekly_snapshot again for the same date (a retry or re-run)",
+        dag_file="rds_snapshot.py",
         dag_id="rds_weekly_snapshot",
         expect_state="success",
         explain="Names are deterministic from the run date, so the re-run adopts the snapshots it made "
@@ -231,6 +200,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="rds_weekly_snapshot with a database that no longer exists",
+        dag_file="rds_snapshot.py",
         dag_id="rds_weekly_snapshot",
         expect_state="failed",
         explain="The policy names triflow-ai-ghost-db, which is not in the account: its task fails, "
@@ -241,6 +211,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="rds_cross_region_copy: copy the new snapshots to the DR region",
+        dag_file="rds_cross_region_copy.py",
         dag_id="rds_cross_region_copy",
         expect_state="success",
         explain="Scheduled on the asset the weekly DAG updates. The newest managed snapshot of each database "
@@ -251,6 +222,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="retention_prune triggered by hand: a dry run",
+        dag_file="retention_prune.py",
         dag_id="retention_prune",
         schedule="daily",
         expect_state="success",
@@ -261,6 +233,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="retention_prune with dry_run=false: the real run",
+        dag_file="retention_prune.py",
         dag_id="retention_prune",
         schedule="daily",
         expect_state="success",

@@ -1,11 +1,8 @@
-"""Demo scenarios for the restore drills (restore_drill_monthly, restore_point_in_time, sweeper).
+"""Demo scenarios for the restore drills: restore_drill_monthly, restore_point_in_time, the sweeper.
 
-The drills verify real rows, so the demo needs the local data plane (an embedded
-PostgreSQL, see include/local/dataplane.py) running and announced to the `airflow dags test`
-subprocesses through BACKSTOP_LOCAL_DATAPLANE. `start_dataplane(demo)` does both (call it
-after the fleet is seeded: it gives the master role the password of the fleet's Secrets
-Manager secret) and `stop_dataplane(demo)` stops it. Scenario order matters: the DR drill
-restores the copy made by the rds_cross_region_copy scenario, so these run after it.
+The drills verify real rows on the local data plane (the embedded PostgreSQL the harness starts
+with the stack, include/local/dataplane.py). Order matters: the DR drill restores the copy made
+by the rds_cross_region_copy scenario (include/local/demo/rds.py), so these run after it.
 """
 
 from __future__ import annotations
@@ -14,72 +11,34 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from include.local.demo import ROOT, Demo, Scenario
-
-PLANE_DIR = ROOT / ".local" / "demo" / "pg"
+from include.local.demo.scenario import Lines, RunResult, Scenario, World, as_dict
 
 
-def _client(demo: Demo, service: str, region: str = "ap-northeast-2") -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=demo.stack.aws_endpoint_url,
-        aws_access_key_id="testing",  # the emulator's dummy keys
-        aws_secret_access_key="testing",
-    )
-
-
-# --- data plane lifecycle (wired by include/local/demo.py) ----------------------------------------
-
-
-def start_dataplane(demo: Demo) -> list[str]:
-    """Start the embedded PostgreSQL, seed `triflow`, set BACKSTOP_LOCAL_DATAPLANE in demo.env."""
-    from include.local.dataplane import start_for_stack
-
-    plane = start_for_stack(demo.stack.aws_endpoint_url, PLANE_DIR)
-    demo.dataplane = plane
-    demo.env.update(plane.env())
-    rows = plane.sql("SELECT COUNT(*) FROM core.workflows")[0][0]
-    return [
-        f"embedded PostgreSQL on {plane.config()['host']}:{plane.port} (local data plane: emulation of RDS)",
-        f"source database triflow: core.workflows has {rows} rows; master role password from Secrets Manager",
-    ]
-
-
-def stop_dataplane(demo: Demo) -> None:
-    plane = getattr(demo, "dataplane", None)
-    if plane is not None:
-        plane.stop()
-
-
-def _plane(demo: Demo) -> Any:
-    plane = getattr(demo, "dataplane", None)
-    if plane is None:
-        raise SystemExit("the drill scenarios need demo_drill.start_dataplane(demo) in Demo.start()")
-    return plane
+def _plane(world: World) -> Any:
+    if world.dataplane is None:
+        raise RuntimeError("the drill scenarios need the local data plane (the harness starts it)")
+    return world.dataplane
 
 
 # --- before hooks ----------------------------------------------------------------------------------
 
 
-def healthy_source(demo: Demo, scenario: Scenario) -> list[str]:
-    plane = _plane(demo)
+def healthy_source(world: World) -> Lines:
+    plane = _plane(world)
     plane.seed_source()
     plane.touch_heartbeat()
     return ["source triflow re-seeded: 120 workflows, heartbeat now()"]
 
 
-def empty_workflows(demo: Demo, scenario: Scenario) -> list[str]:
-    plane = _plane(demo)
+def empty_workflows(world: World) -> Lines:
+    plane = _plane(world)
     plane.seed_source()
     plane.sql("DELETE FROM core.workflows")
     return ["source triflow: DELETE FROM core.workflows (the drill must catch it)"]
 
 
-def orphans(demo: Demo, scenario: Scenario) -> list[str]:
-    rds = _client(demo, "rds")
+def orphans(world: World) -> Lines:
+    rds = world.client("rds")
     past = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     common = {
         "DBInstanceClass": "db.t4g.medium",
@@ -111,14 +70,19 @@ def orphans(demo: Demo, scenario: Scenario) -> list[str]:
 # --- summaries and checks ----------------------------------------------------------------------------
 
 
-def summarize_drills(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+def _duration(seconds: float | None) -> str:
+    """The drill report's duration text (backstop.reports.duration_text), imported when needed."""
     from backstop.reports import duration_text
 
+    return duration_text(seconds)
+
+
+def summarize_drills(world: World, result: RunResult) -> Lines:
     lines = []
-    for row in sorted(result["tasks"], key=lambda r: r["task_id"]):
-        if not row["task_id"].endswith("report") or not isinstance(row["xcom"], dict):
+    for row in sorted(result.tasks, key=lambda r: r.task_id):
+        if not row.task_id.endswith("report") or not isinstance(row.xcom, dict):
             continue
-        report = row["xcom"]
+        report = row.xcom
         verdict = "PASSED" if report.get("passed") else f"FAILED at {report.get('failed_step')}"
         lines.append(f"{report['name']} ({report['kind']}): {verdict}")
         lines.append(
@@ -133,8 +97,8 @@ def summarize_drills(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
         objectives = report.get("objectives") or {}
         if report.get("rto_seconds") is not None:
             lines.append(
-                f"  RTO {duration_text(report['rto_seconds'])} (target {duration_text(objectives.get('rto_seconds'))})"
-                f"  RPO {duration_text(report['rpo_seconds'])} (target {duration_text(objectives.get('rpo_seconds'))})"
+                f"  RTO {_duration(report['rto_seconds'])} (target {_duration(objectives.get('rto_seconds'))})"
+                f"  RPO {_duration(report['rpo_seconds'])} (target {_duration(objectives.get('rpo_seconds'))})"
             )
         for failure in report.get("failures") or []:
             lines.append(f"  failure: {failure}")
@@ -149,12 +113,12 @@ def summarize_drills(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
     return lines
 
 
-def expect_no_drill_instances(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+def expect_no_drill_instances(world: World, result: RunResult) -> Lines:
     problems = []
     for region in ("ap-northeast-2", "ap-northeast-1"):
         left = [
             i["DBInstanceIdentifier"]
-            for i in _client(demo, "rds", region).describe_db_instances()["DBInstances"]
+            for i in world.client("rds", region).describe_db_instances()["DBInstances"]
             if "-drill-" in i["DBInstanceIdentifier"]
         ]
         if left:
@@ -162,18 +126,18 @@ def expect_no_drill_instances(demo: Demo, scenario: Scenario, result: dict) -> l
     return problems
 
 
-def expect_slack_naming(word: str) -> Callable[[Demo, Scenario, dict], list[str]]:
-    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-        problems = expect_no_drill_instances(demo, scenario, result)
-        if not any(word in m["text"] for m in result["slack"]):
+def expect_slack_naming(word: str) -> Callable[[World, RunResult], Lines]:
+    def check(world: World, result: RunResult) -> Lines:
+        problems = expect_no_drill_instances(world, result)
+        if not any(word in m["text"] for m in result.slack):
             problems.append(f"no Slack message names {word!r}")
         return problems
 
     return check
 
 
-def expect_swept(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-    names = {i["DBInstanceIdentifier"] for i in _client(demo, "rds").describe_db_instances()["DBInstances"]}
+def expect_swept(world: World, result: RunResult) -> Lines:
+    names = {i["DBInstanceIdentifier"] for i in world.client("rds").describe_db_instances()["DBInstances"]}
     problems = []
     if "triflow-ai-production-db-drill-20261004" in names:
         problems.append("the expired drill instance is still there")
@@ -182,13 +146,12 @@ def expect_swept(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
     return problems
 
 
-def summarize_sweep(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
-    for row in result["tasks"]:
-        if row["task_id"] == "sweep" and isinstance(row["xcom"], dict):
-            deleted = [d["instance_id"] for d in row["xcom"]["deleted"]]
-            return [
-                f"deleted: {deleted or 'nothing'}; kept {len(row['xcom']['kept'])} unexpired drill instance(s)"
-            ]
+def summarize_sweep(world: World, result: RunResult) -> Lines:
+    for row in result.rows("sweep"):
+        xcom = as_dict(row.xcom)
+        if xcom:
+            deleted = [d["instance_id"] for d in xcom["deleted"]]
+            return [f"deleted: {deleted or 'nothing'}; kept {len(xcom['kept'])} unexpired drill instance(s)"]
     return []
 
 
@@ -200,6 +163,7 @@ def only_pitr(policy: dict) -> None:
 SCENARIOS = [
     Scenario(
         title="restore_drill_monthly: the first-Sunday 03:00 KST drills",
+        dag_file="restore_drill_monthly.py",
         dag_id="restore_drill_monthly",
         schedule="monthly-drill",
         expect_state="success",
@@ -212,6 +176,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="restore_drill_monthly with core.workflows emptied in the source",
+        dag_file="restore_drill_monthly.py",
         dag_id="restore_drill_monthly",
         schedule="monthly-drill",
         expect_state="failed",
@@ -224,6 +189,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="restore_point_in_time with a restore time outside the restorable window",
+        dag_file="restore_point_in_time.py",
         dag_id="restore_point_in_time",
         schedule="monthly-drill",
         expect_state="failed",
@@ -233,6 +199,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="drill_orphan_sweeper: an expired drill instance and an unmanaged one",
+        dag_file="drill_orphan_sweeper.py",
         dag_id="drill_orphan_sweeper",
         schedule="monthly-drill",
         expect_state="success",

@@ -1,79 +1,25 @@
-"""Demo scenarios for the Terraform state pipeline (terraform_state_backup), and the helpers
-that apply the demo project (include/terraform/demo) against the local emulator.
+"""Demo scenarios for the Terraform state pipeline (terraform_state_backup).
 
-The S3 backend settings, including the emulator endpoint and dummy keys, are passed at
-`terraform init` time with -backend-config (a file in a temporary TF_DATA_DIR folder), so
-nothing about the emulator is committed in the .tf files and the repo stays clean.
+The demo project (include/terraform/demo) is applied against the emulator with
+include/local/terraform_project.py, which the tests use too.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from include.local.demo import Demo, Scenario
+from include.local.demo.scenario import Lines, RunResult, Scenario, World, as_dict
+from include.local.terraform_project import BACKEND_BUCKET, BACKEND_KEY, REGION, apply_demo, s3_client
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_PROJECT = ROOT / "include" / "terraform" / "demo"
-BACKEND_BUCKET = "triflow-terraform-state"
-BACKEND_KEY = "infrastructure/terraform.tfstate"
-REGION = "ap-northeast-2"
 VAULT = "triflow-backstop-tfstate-vault"
 DR_VAULT = "triflow-backstop-tfstate-vault-dr"
 DR_REGION = "ap-northeast-1"
 
 
-def backend_config(endpoint_url: str, bucket: str = BACKEND_BUCKET, key: str = BACKEND_KEY) -> dict[str, Any]:
-    """-backend-config values pointing Terraform's S3 backend at the emulator."""
-    return {
-        "bucket": bucket,
-        "key": key,
-        "region": REGION,
-        "endpoints": {"s3": endpoint_url},
-        "use_path_style": True,
-        "skip_credentials_validation": True,
-        "skip_region_validation": True,
-        "skip_requesting_account_id": True,
-        "skip_metadata_api_check": True,
-        "access_key": "testing",  # the emulator's dummy keys
-        "secret_key": "testing",
-    }
-
-
-def apply_demo(
-    endpoint_url: str,
-    *,
-    workspace: str = "default",
-    release: str = "v1",
-    db_password: str = "not-a-real-password",
-    project_dir: Path = DEMO_PROJECT,
-) -> None:
-    """`terraform init` + `apply` of the demo project; its state lands in the emulated backend."""
-    from backstop.tfstate.cli import Terraform
-
-    with Terraform(project_dir, env={"AWS_EC2_METADATA_DISABLED": "true"}) as tf:
-        tf.init(backend_config(endpoint_url))
-        tf.apply(workspace=workspace, variables={"release": release, "db_password": db_password})
-
-
-def s3_client(demo_or_endpoint: Demo | str, region: str = REGION) -> Any:
-    import boto3
-
-    endpoint = (
-        demo_or_endpoint if isinstance(demo_or_endpoint, str) else demo_or_endpoint.stack.aws_endpoint_url
-    )
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def vault_listing(endpoint_url: str, bucket: str, region: str) -> list[dict[str, Any]]:
-    """Every object version in a vault with its lock (no content is read except manifests)."""
+    """Every object version in a vault with its lock (no content is read)."""
     s3 = s3_client(endpoint_url, region)
     rows = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
@@ -95,27 +41,26 @@ def vault_listing(endpoint_url: str, bucket: str, region: str) -> list[dict[str,
     return sorted(rows, key=lambda r: (r["key"], not r["latest"]))
 
 
-# --- scenarios ---------------------------------------------------------------------------
+# --- before hooks ----------------------------------------------------------------------------
 
 
-def before_first(demo: Demo, scenario: Scenario) -> list[str]:
-    endpoint = demo.stack.aws_endpoint_url
-    apply_demo(endpoint, release="v1")
-    apply_demo(endpoint, workspace="staging", release="v1-rc")
+def before_first(world: World) -> Lines:
+    apply_demo(world.aws_endpoint_url, release="v1")
+    apply_demo(world.aws_endpoint_url, workspace="staging", release="v1-rc")
     return [
         "terraform apply include/terraform/demo (workspaces default and staging): state in "
         f"s3://{BACKEND_BUCKET}/{BACKEND_KEY} and s3://{BACKEND_BUCKET}/env:/staging/{BACKEND_KEY}"
     ]
 
 
-def before_change(demo: Demo, scenario: Scenario) -> list[str]:
-    apply_demo(demo.stack.aws_endpoint_url, release="v2")
+def before_change(world: World) -> Lines:
+    apply_demo(world.aws_endpoint_url, release="v2")
     return ["terraform apply with release=v2 (default workspace): the serial goes up"]
 
 
-def before_rollback(demo: Demo, scenario: Scenario) -> list[str]:
+def before_rollback(world: World) -> Lines:
     """Put the v1 state (an older serial) back into the backend, as a careless `state push` would."""
-    s3 = s3_client(demo)
+    s3 = s3_client(world.aws_endpoint_url)
     versions = s3.list_object_versions(Bucket=BACKEND_BUCKET, Prefix=BACKEND_KEY)["Versions"]
     serials = []
     for v in versions:
@@ -126,23 +71,23 @@ def before_rollback(demo: Demo, scenario: Scenario) -> list[str]:
     return [f"put an older state (serial {serials[0][0]}) back at s3://{BACKEND_BUCKET}/{BACKEND_KEY}"]
 
 
-def summarize(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+# --- summary and checks -------------------------------------------------------------------------
+
+
+def summarize(world: World, result: RunResult) -> Lines:
     lines = [f"{'workspace':26} {'state':8} {'action':10} {'serial':>6}  reason"]
-    for row in sorted(result["tasks"], key=lambda r: (r["task_id"], r["map_index"])):
-        if row["task_id"] != "backup":
-            continue
-        x = row["xcom"] if isinstance(row["xcom"], dict) else {}
+    for row in result.rows("backup"):
+        x = as_dict(row.xcom)
         lines.append(
-            f"{row['label'] or '?':26} {row['state']:8} {x.get('action', '-'):10} "
+            f"{row.label or '?':26} {row.state:8} {x.get('action', '-'):10} "
             f"{x.get('serial', '-')!s:>6}  {x.get('reason', '-')}"
         )
-    endpoint = demo.stack.aws_endpoint_url
     for bucket, region in ((VAULT, REGION), (DR_VAULT, DR_REGION)):
         lines.append(f"vault s3://{bucket} ({region}):")
-        for r in vault_listing(endpoint, bucket, region):
+        for r in vault_listing(world.aws_endpoint_url, bucket, region):
             mark = "*" if r["latest"] else " "
             lines.append(f"  {mark} {r['key']:70} {r['size']:6} B  {r['lock']:28} {r['sse']}")
-    s3 = s3_client(demo)
+    s3 = s3_client(world.aws_endpoint_url)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=VAULT):
         for item in page.get("Contents", []):
             if item["Key"].endswith("manifest.json"):
@@ -154,18 +99,20 @@ def summarize(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
     return lines
 
 
-def expect_backup(actions: dict[str, str], alerts: list[str] | None = None):
-    def check(demo: Demo, scenario: Scenario, result: dict) -> list[str]:
+def expect_backup(
+    actions: dict[str, str], alerts: list[str] | None = None
+) -> Callable[[World, RunResult], Lines]:
+    def check(world: World, result: RunResult) -> Lines:
         problems = []
+        # a task that returned a result: its action; one that failed: its state
         got = {
-            r["label"]: (r["xcom"] or {}).get("action") if isinstance(r["xcom"], dict) else r["state"]
-            for r in result["tasks"]
-            if r["task_id"] == "backup"
+            r.label: r.xcom.get("action") if isinstance(r.xcom, dict) else r.state
+            for r in result.rows("backup")
         }
         for label, action in actions.items():
             if got.get(label) != action:
                 problems.append(f"{label}: expected {action}, got {got.get(label)}")
-        texts = [m["text"] for m in result["slack"]]
+        texts = [m["text"] for m in result.slack]
         wanted = alerts or []
         if len(texts) != len(wanted) or any(w not in t for w, t in zip(wanted, texts, strict=False)):
             problems.append(f"expected Slack alerts {wanted}, got {texts}")
@@ -177,6 +124,7 @@ def expect_backup(actions: dict[str, str], alerts: list[str] | None = None):
 SCENARIOS = [
     Scenario(
         title="terraform_state_backup: the daily 02:00 KST run after `terraform apply`",
+        dag_file="terraform_state_backup.py",
         dag_id="terraform_state_backup",
         expect_state="success",
         schedule="daily",
@@ -188,6 +136,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="terraform_state_backup again after a second apply (default changed, staging not)",
+        dag_file="terraform_state_backup.py",
         dag_id="terraform_state_backup",
         expect_state="success",
         schedule="daily",
@@ -199,6 +148,7 @@ SCENARIOS = [
     ),
     Scenario(
         title="terraform_state_backup after someone put an older state back",
+        dag_file="terraform_state_backup.py",
         dag_id="terraform_state_backup",
         expect_state="failed",
         schedule="daily",
