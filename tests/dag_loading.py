@@ -8,8 +8,6 @@ new module name (so each test sees its own policy), then returns the DAG with th
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -33,22 +31,9 @@ def load_dag(file_name: str, dag_id: str, policy: dict | None, tmp_path: Path, m
     policy_file = tmp_path / f"policy-{uuid.uuid4().hex[:6]}.yaml"
     policy_file.write_text(yaml.safe_dump(policy if policy is not None else shipped_policy()))
     monkeypatch.setenv("BACKSTOP_POLICY_FILE", str(policy_file))
-    from airflow.sdk.definitions._internal.contextmanager import DagContext
+    from include.local.dag_files import import_dags
 
-    name = f"dagfile_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "dags" / file_name)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    # As the DagBag does: DAGs made in a `with DAG(...)` block register themselves, no module variable needed.
-    DagContext.current_autoregister_module_name = name
-    DagContext.autoregistered_dags.clear()
-    try:
-        spec.loader.exec_module(module)
-        dags = {dag.dag_id: dag for dag, _ in DagContext.autoregistered_dags}
-    finally:
-        DagContext.current_autoregister_module_name = None
-        DagContext.autoregistered_dags.clear()
-        sys.modules.pop(name, None)
+    dags = import_dags(ROOT / "dags" / file_name)
     return dags[dag_id]
 
 

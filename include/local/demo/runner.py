@@ -20,19 +20,18 @@ The pieces, in the order the harness uses them:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import logging
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from include.local.dag_files import import_dags
 from include.local.settings import REPO_ROOT, Pool, airflow_home_env
 
 DAGS_DIR = REPO_ROOT / "dags"
@@ -135,15 +134,7 @@ def load_dag(dag_file: str, dag_id: str, policy_file: Path) -> Any:
     record the DAGs in the metadata DB, and must see the same policy.
     """
     os.environ[POLICY_ENV_VAR] = str(policy_file)
-    path = DAGS_DIR / dag_file
-    spec = importlib.util.spec_from_file_location(f"backstop_demo_dag_{uuid.uuid4().hex}", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    from airflow.sdk import DAG
-
-    dags = {v.dag_id: v for v in vars(module).values() if isinstance(v, DAG)}
+    dags = import_dags(DAGS_DIR / dag_file)
     if dag_id not in dags:
         raise LookupError(f"dags/{dag_file} defines {sorted(dags)}, not {dag_id!r}")
     return dags[dag_id]
