@@ -35,6 +35,10 @@ class RestoreRefusedError(AirflowFailException):
     """The restore would overwrite a newer state (or the backup does not verify)."""
 
 
+class UnsafeRestorePathError(RestoreRefusedError):
+    """A local restore path outside the restore root, with '..', through a symlink, or existing."""
+
+
 class TerraformS3Operator(BackstopAwsOperator):
     """A Terraform-state step: S3 clients (vault, DR vault, backend) through S3Hook."""
 

@@ -1,8 +1,15 @@
-"""Terraform state restore: find and verify a backup, write it to a local file or (approved) its backend."""
+"""Terraform state restore: find and verify a backup, write it to a local file or (approved) its backend.
+
+Local files are written only inside the restore root (`terraform_state.restore_root`, default
+`$AIRFLOW_HOME/backstop-restore`): `..`, absolute paths outside the root, symlinks below it and
+existing files are refused, the file is created exclusively with mode 0600, and the task's
+result and log name the file, the root and the worker. Why, and why that default: see
+backstop.tfstate.localfile.
+"""
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,8 +17,8 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from backstop.tfstate import localfile, vault
 from backstop.tfstate import sources as src
-from backstop.tfstate import vault
 from backstop.tfstate.common import RestoreRefusedError, TerraformS3Operator, source_region
 from backstop.tfstate.state import InvalidStateError, parse_state
 
@@ -28,6 +35,8 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         reads it back to prove the bytes are identical.
     :param projects: the policy's projects as dicts (name, source).
     :param vault: the policy's `terraform_state.vault` as a dict.
+    :param restore_root: the policy's `terraform_state.restore_root`: local files are written
+        only below it (None: `$AIRFLOW_HOME/backstop-restore` on the worker).
     """
 
     def __init__(
@@ -37,6 +46,7 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         projects: list[dict[str, Any]],
         vault: dict[str, Any],
         destination: str | None = None,
+        restore_root: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -46,6 +56,7 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         self.projects = projects
         self.vault = vault
         self.destination = destination
+        self.restore_root = restore_root
 
     def _request(self, context: Context) -> dict[str, Any]:
         params = context.get("params") or {}
@@ -53,14 +64,20 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         project = params.get("project")
         if project not in names:
             raise AirflowFailException(f"unknown project {project!r}; the policy has {sorted(names)}")
+        workspace = params.get("workspace") or "default"
+        try:
+            vault.safe_name(workspace)
+        except vault.UnsafeNameError as exc:
+            raise RestoreRefusedError(str(exc)) from None
         return {
             "project": project,
             "source": names[project]["source"],
-            "workspace": params.get("workspace") or "default",
+            "workspace": workspace,
             "date": params.get("date") or "latest",
             "destination": self.destination or params.get("destination") or "local_path",
             "local_path": params.get("local_path") or "",
             "force": bool(params.get("force")),
+            "run_id": str(context.get("run_id") or ""),
         }
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -70,12 +87,20 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         if request["source"]["type"] == "s3_backend":
             backend = self.client(source_region(request["source"], self.region_name))
         if self.step == "plan":
-            plan = plan_restore(primary, backend, self.vault, request, log=self.log)
+            plan = plan_restore(
+                primary, backend, self.vault, request, log=self.log, restore_root=self.restore_root
+            )
             # Its own XCom key too, so the approval's body is `plan.output["summary"]` in the DAG file.
             context["ti"].xcom_push(key="summary", value=plan["summary"])
             return plan
         return write_restore(
-            primary, backend, self.vault, request, run_id=str(context.get("run_id")), log=self.log
+            primary,
+            backend,
+            self.vault,
+            request,
+            run_id=str(context.get("run_id")),
+            log=self.log,
+            restore_root=self.restore_root,
         )
 
 
@@ -101,15 +126,28 @@ def _check_overwrite(current: dict[str, Any] | None, serial: int, force: bool, t
         )
 
 
-def _default_local_path(request: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
-    import tempfile
-
-    folder = Path(tempfile.gettempdir()) / "backstop-restore" / request["project"] / request["workspace"]
-    return str(folder / f"serial-{manifest['serial']}-{manifest['sha256'][:12]}.tfstate")
+def local_target(
+    request: Mapping[str, Any], manifest: Mapping[str, Any], restore_root: str | Path | None
+) -> localfile.LocalTarget:
+    """Where a local restore writes: `local_path` below the root, or by default
+    `<root>/<project>/<workspace>/serial-<n>-<sha256[:12]>-<run>.tfstate` (new per run)."""
+    run = re.sub(r"[^A-Za-z0-9._-]+", "_", request.get("run_id") or "manual").strip("._") or "manual"
+    default = (
+        request["project"],
+        vault.safe_name(request["workspace"]),
+        f"serial-{manifest['serial']}-{manifest['sha256'][:12]}-{run}.tfstate",
+    )
+    return localfile.confine(request["local_path"], localfile.restore_root(restore_root), default)
 
 
 def plan_restore(
-    primary: Any, backend: Any, vault_settings: Mapping[str, Any], request: Mapping[str, Any], log: Any
+    primary: Any,
+    backend: Any,
+    vault_settings: Mapping[str, Any],
+    request: Mapping[str, Any],
+    log: Any,
+    *,
+    restore_root: str | Path | None = None,
 ) -> dict[str, Any]:
     manifest = vault.find_manifest(
         primary,
@@ -170,8 +208,12 @@ def plan_restore(
             )
         )
     else:
-        plan.update(target=request["local_path"] or _default_local_path(request, manifest), backend_now=None)
-        plan["summary"] = f"Write backup serial {facts.serial} to {plan['target']}"
+        target = local_target(request, manifest, restore_root)  # refuses an escaping path now
+        plan.update(target=str(target.path), restore_root=str(target.root), backend_now=None)
+        plan["summary"] = (
+            f"Write backup serial {facts.serial} to {plan['target']} (a new file, mode 0600, "
+            f"below the restore root {target.root})"
+        )
     return plan
 
 
@@ -182,8 +224,12 @@ def write_restore(
     request: Mapping[str, Any],
     run_id: str,
     log: Any,
+    *,
+    restore_root: str | Path | None = None,
 ) -> dict[str, Any]:
-    plan = plan_restore(primary, backend, vault_settings, request, log)  # re-verify now, not at plan time
+    request = {"run_id": run_id, **request}
+    # Re-verify now, not at plan time (and re-check the path).
+    plan = plan_restore(primary, backend, vault_settings, request, log, restore_root=restore_root)
     manifest = plan["manifest"]
     data = vault.read_verified_state(primary, manifest)
     if request["destination"] == "backend":
@@ -200,15 +246,17 @@ def write_restore(
         target = plan["target"]
         version = put.get("VersionId")
     else:
-        path = Path(plan["target"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(path, 0o600)
-        back = path.read_bytes()
-        target = str(path)
+        local = local_target(request, manifest, restore_root)
+        back = localfile.write_new_file(local, data)
+        target = str(local.path)
         version = None
+        log.info(
+            "wrote %s bytes to %s (a new file, mode 0600) below the restore root %s on worker %s",
+            len(data),
+            target,
+            local.root,
+            localfile.worker(),
+        )
     from backstop.tfstate.state import sha256_hex
 
     if back != data:
@@ -221,7 +269,7 @@ def write_restore(
         target,
         manifest["sha256"],
     )
-    return {
+    result = {
         "target": target,
         "version_id": version,
         "sha256": manifest["sha256"],
@@ -231,3 +279,6 @@ def write_restore(
         "run_id": run_id,
         "byte_identical": True,
     }
+    if request["destination"] != "backend":
+        result.update(restore_root=plan["restore_root"], worker=localfile.worker())
+    return result

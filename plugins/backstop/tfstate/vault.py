@@ -21,6 +21,7 @@ Object Lock applies) and the tag `backstop:managed=true`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -36,6 +37,26 @@ MANIFEST_FILE = "manifest.json"
 
 class VaultError(Exception):
     """A backup is missing, incomplete, or does not match its checksum."""
+
+
+class UnsafeNameError(VaultError):
+    """A project or workspace name that could leave its folder ('..', '/', control characters)."""
+
+
+# What Terraform accepts as a workspace name (a URL path segment) minus what could leave a
+# folder: '.', '..', '/', '\\' and control characters. The policy checks its own names with the
+# same rule; this catches names found at run time (S3 backend listings, the restore form).
+_SAFE_NAME = re.compile(r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,90}$")
+
+
+def safe_name(value: str, what: str = "workspace") -> str:
+    """`value` if it is safe as one key/path segment, else UnsafeNameError naming `what`."""
+    if not isinstance(value, str) or not _SAFE_NAME.match(value):
+        raise UnsafeNameError(
+            f"{what} name {value!r} is not allowed: it must be one path segment, not '.' or '..', "
+            "without '/', '\\' or control characters"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,7 @@ class BackupKeys:
 
 
 def workspace_prefix(prefix: str, project: str, workspace: str) -> str:
-    return f"{prefix.strip('/')}/{project}/{workspace}/"
+    return f"{prefix.strip('/')}/{safe_name(project, 'project')}/{safe_name(workspace)}/"
 
 
 def backup_keys(prefix: str, project: str, workspace: str, day: date) -> BackupKeys:
