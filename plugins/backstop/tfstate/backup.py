@@ -1,5 +1,9 @@
 """Terraform state backup: discover workspaces, check each state, write it to the vault and the DR vault.
 
+Failing fast: errors that cannot heal (AccessDenied, NoSuchBucket, a missing backup, an
+invalid state) fail the task at once, without retries; only throttling, 5xx and network
+errors are left to Airflow's retries (backstop.tfstate.faults).
+
 Alerting: a rolled-back state (lower serial) or a swapped state (other lineage) fails the
 backup task with `StateRollbackError` / `StateSwappedError` (AirflowFailException: no retries,
 it will not fix itself in five minutes). The task's normal `SlackFailureAlert` is then the one
@@ -46,6 +50,7 @@ from backstop.tfstate.common import (
     TerraformS3Operator,
     source_region,
 )
+from backstop.tfstate.faults import fail_fast
 from backstop.tfstate.state import InvalidStateError, StateFacts, build_manifest, compare, parse_state
 
 
@@ -61,15 +66,19 @@ class TerraformStateTargetsOperator(TerraformS3Operator):
     def __init__(self, *, projects: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.projects = projects
+        # Shown in the Slack failure alert: every project, then the one being discovered.
+        self.resource_id = ", ".join(p["name"] for p in projects)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []
         for project in self.projects:
+            self.resource_id = project["name"]
             source = project["source"]
             if source["type"] == "s3_backend":
-                workspaces = src.s3_backend_workspaces(
-                    self.client(source_region(source, self.region_name)), source
-                )
+                with fail_fast(f"project {project['name']!r}"):
+                    workspaces = src.s3_backend_workspaces(
+                        self.client(source_region(source, self.region_name)), source
+                    )
             else:
                 workspaces = list(source.get("workspaces") or ["default"])
             self.log.info("%s: workspaces %s (%s)", project["name"], workspaces, source["type"])
@@ -79,6 +88,7 @@ class TerraformStateTargetsOperator(TerraformS3Operator):
                     "or under its workspace prefix"
                 )
             jobs += [{"project": project["name"], "workspace": ws, "source": source} for ws in workspaces]
+        self.resource_id = ", ".join(p["name"] for p in self.projects)
         return jobs
 
 
@@ -123,6 +133,11 @@ class TerraformStateBackupOperator(TerraformS3Operator):
         return src.pull_working_dir(self.source, self.workspace)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        with fail_fast(self.resource_id):
+            return self._backup(context)
+
+    def _backup(self, context: Context) -> dict[str, Any]:
+        vault.safe_name(self.workspace)  # a name found in the backend becomes a vault key
         state = self.fetch()
         try:
             facts = parse_state(state)

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from backstop.tfstate import localfile, vault
 from backstop.tfstate import sources as src
 from backstop.tfstate.common import RestoreRefusedError, TerraformS3Operator, source_region
+from backstop.tfstate.faults import fail_fast
 from backstop.tfstate.state import InvalidStateError, parse_state
 
 
@@ -57,6 +58,8 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         self.vault = vault
         self.destination = destination
         self.restore_root = restore_root
+        # Shown in the Slack failure alert: the projects until the run says which workspace.
+        self.resource_id = ", ".join(p["name"] for p in projects)
 
     def _request(self, context: Context) -> dict[str, Any]:
         params = context.get("params") or {}
@@ -81,6 +84,13 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         }
 
     def execute(self, context: Context) -> dict[str, Any]:
+        params = context.get("params") or {}
+        if params.get("project"):
+            self.resource_id = f"{params['project']}/{params.get('workspace') or 'default'}"
+        with fail_fast(self.resource_id):
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         request = self._request(context)
         primary = self.client(self.vault.get("region") or self.region_name)
         backend = None
