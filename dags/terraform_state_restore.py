@@ -1,6 +1,7 @@
 """Manual Terraform state restore: `terraform_state_restore`.
 
-Trigger with the form: project, workspace, date ("latest" or YYYY-MM-DD), destination.
+Trigger with the form: project, workspace, date ("latest" or YYYY-MM-DD), destination, vault
+(auto | primary | dr; auto reads the DR vault when the primary region cannot be reached).
 `plan` finds the backup, verifies its SHA-256 (against the manifest and the .sha256 object)
 and, for the backend, refuses to put an older serial over a newer one unless `force`.
 - destination `local_path`: `write_local` writes the bytes to a new file (mode 0600) to inspect,
@@ -55,6 +56,13 @@ if tf is not None:
                 description="latest or YYYY-MM-DD",
             ),
             "destination": Param("local_path", enum=["local_path", "backend"]),
+            "vault": Param(
+                "auto",
+                enum=["auto", "primary", "dr"],
+                description="auto: the primary vault, or the DR vault"
+                + (f" ({tf.vault.dr.region})" if tf.vault.dr else "")
+                + " when the primary cannot be reached (outage, access denied; not a missing backup)",
+            ),
             "local_path": Param(
                 "",
                 type="string",
