@@ -122,8 +122,13 @@ def write_new_file(target: LocalTarget, data: bytes) -> bytes:
     to their parent; the file is created with O_EXCL. Any symlink below the root, or an
     existing file, raises UnsafeRestorePathError and nothing is written.
     """
-    target.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(target.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        target.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(target.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UnsafeRestorePathError(
+            f"the restore root {target.root} is not a usable folder: {exc.strerror}"
+        ) from None
     try:
         walked = target.root
         for name in target.parts[:-1]:
