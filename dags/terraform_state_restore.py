@@ -1,9 +1,12 @@
 """Manual Terraform state restore: `terraform_state_restore`.
 
-Trigger with the form: project, workspace, date ("latest" or YYYY-MM-DD), destination.
+Trigger with the form: project, workspace, date ("latest" or YYYY-MM-DD), destination, vault
+(auto | primary | dr; auto reads the DR vault when the primary region cannot be reached).
 `plan` finds the backup, verifies its SHA-256 (against the manifest and the .sha256 object)
 and, for the backend, refuses to put an older serial over a newer one unless `force`.
-- destination `local_path`: `write_local` writes the bytes to a file (mode 0600) to inspect.
+- destination `local_path`: `write_local` writes the bytes to a new file (mode 0600) to inspect,
+  only inside the restore root (`terraform_state.restore_root`, default
+  `$AIRFLOW_HOME/backstop-restore` on the worker); `..`, symlinks and existing files are refused.
 - destination `backend`: `approve` waits for a human to approve in the UI (Required Actions),
   then `write_backend` re-verifies, re-checks the serial and writes the state back to its
   backend key. Rejecting skips the write.
@@ -31,6 +34,7 @@ if tf is not None:
         "region_name": tf.vault.region or policy.defaults.region,
         "projects": [p.model_dump() for p in tf.projects],
         "vault": tf.vault.model_dump(),
+        "restore_root": tf.restore_root,
     }
     with DAG(
         dag_id="terraform_state_restore",
@@ -39,7 +43,12 @@ if tf is not None:
         doc_md=__doc__,
         params={
             "project": Param(names[0], enum=names, description="project from the policy"),
-            "workspace": Param("default", type="string", minLength=1),
+            "workspace": Param(
+                "default",
+                type="string",
+                pattern=r"^(?!\.\.?$)[^/\\]{1,90}$",
+                description="Terraform workspace (default, or a name under env:/)",
+            ),
             "date": Param(
                 "latest",
                 type="string",
@@ -47,7 +56,20 @@ if tf is not None:
                 description="latest or YYYY-MM-DD",
             ),
             "destination": Param("local_path", enum=["local_path", "backend"]),
-            "local_path": Param("", type="string", description="file to write (default: a temp folder)"),
+            "vault": Param(
+                "auto",
+                enum=["auto", "primary", "dr"],
+                description="auto: the primary vault, or the DR vault"
+                + (f" ({tf.vault.dr.region})" if tf.vault.dr else "")
+                + " when the primary cannot be reached (outage, access denied; not a missing backup)",
+            ),
+            "local_path": Param(
+                "",
+                type="string",
+                description="new file to write, relative to the restore root "
+                f"({tf.restore_root or '$AIRFLOW_HOME/backstop-restore'}); empty: "
+                "<root>/<project>/<workspace>/serial-<n>-<sha256>-<run>.tfstate",
+            ),
             "force": Param(
                 False, type="boolean", description="allow overwriting a newer serial in the backend"
             ),

@@ -55,7 +55,11 @@ class TfWorld:
         self.s3.put_object(Bucket=BACKEND_BUCKET, Key=self.backend_key(workspace), Body=data)
 
     def backup(
-        self, workspace: str = "default", day: date = date(2026, 11, 20), run_id: str = "test"
+        self,
+        workspace: str = "default",
+        day: date = date(2026, 11, 20),
+        run_id: str = "test",
+        vault: dict | None = None,
     ) -> dict:
         """What one mapped `backup` task does, called directly (no Airflow)."""
         from backstop.tfstate.backup import backup_state
@@ -68,13 +72,22 @@ class TfWorld:
             parse_state(data),
             primary=self.s3,
             dr=self.s3_dr,
-            vault_settings=self.vault,
+            vault_settings=vault or self.vault,
             project=PROJECT,
             workspace=workspace,
             source=describe(self.source, workspace),
             day=day,
             run_id=run_id,
             tier="daily",
+        )
+
+    def latest_manifest(
+        self, workspace: str = "default", client: Any = None, bucket: str | None = None
+    ) -> dict:
+        from backstop.tfstate.vault import latest_manifest
+
+        return latest_manifest(
+            client or self.s3, bucket or self.vault["bucket"], self.vault["prefix"], PROJECT, workspace
         )
 
     def versions(self, bucket: str | None = None, region_client: Any = None) -> list[dict]:

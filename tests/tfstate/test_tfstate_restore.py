@@ -94,9 +94,11 @@ def test_restore_to_a_local_path_is_byte_identical_and_private(tf_world, tmp_pat
     tf_world.apply("default", release="v2")
     tf_world.backup("default", date(2026, 11, 21))
 
-    target = tmp_path / "inspect" / "terraform.tfstate"
+    target = tmp_path / "inspect" / "terraform.tfstate"  # absolute, inside the restore root
     request = _request(tf_world, date="2026-11-20", local_path=str(target))
-    result = write_restore(tf_world.s3, tf_world.s3, tf_world.vault, request, run_id="t", log=LOG)
+    result = write_restore(
+        tf_world.s3, tf_world.s3, tf_world.vault, request, run_id="t", log=LOG, restore_root=tmp_path
+    )
     assert target.read_bytes() == original
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert result["byte_identical"] and result["serial"] == json.loads(original)["serial"]

@@ -377,11 +377,23 @@ class VaultReplica(_Strict):
 
 
 class TerraformVault(_Strict):
-    """Where Terraform state backups are written: `<prefix>/<project>/<workspace>/<date>/`."""
+    """Where Terraform state backups are written: `<prefix>/<project>/<workspace>/<date>/`.
+
+    `prefix` is relative to the bucket: no leading '/', no '.' or '..' segment (a key with
+    '..' could be read as another folder by a tool that normalises paths).
+    """
 
     bucket: BucketName
     region: Region | None = None
-    prefix: str = Field(default="terraform-state", pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+    prefix: Annotated[
+        str,
+        _matching(
+            re.compile(r"^(?!\.\.?(/|$))[A-Za-z0-9._-]+(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)*$"),
+            "a safe vault prefix",
+            "'/'-separated names of letters, digits, '.', '_', '-', relative to the bucket, "
+            "with no '.' or '..' segment",
+        ),
+    ] = "terraform-state"
     kms_key_id: str | None = None
     object_lock: ObjectLock = ObjectLock(days=30)
     dr: VaultReplica | None = None
@@ -398,11 +410,32 @@ class S3BackendSource(_Strict):
 
 
 class WorkingDirSource(_Strict):
-    """A Terraform working directory read with `terraform state pull` (relative to the repo root)."""
+    """A Terraform working directory read with `terraform state pull` (relative to the repo root).
+
+    `path` must stay inside the project: relative, no '..' segment. Workspace names are
+    anything Terraform accepts except '.', '..', '/', '\\' and control characters (they
+    become part of vault keys and of local restore paths).
+    """
 
     type: Literal["working_dir"]
-    path: str = Field(min_length=1)
-    workspaces: list[str] = ["default"]
+    path: Annotated[
+        str,
+        _matching(
+            re.compile(r"^(?![/\\~])(?![A-Za-z]:)(?!(.*[/\\])?\.\.([/\\]|$)).+$"),
+            "a safe working directory",
+            "a folder relative to the project root, with no '..' segment and not absolute",
+        ),
+    ]
+    workspaces: list[
+        Annotated[
+            str,
+            _matching(
+                re.compile(r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,90}$"),
+                "a safe Terraform workspace name",
+                "a name Terraform accepts other than '.' or '..', without '/', '\\' or control characters",
+            ),
+        ]
+    ] = ["default"]
 
 
 class TerraformProject(_Strict):
@@ -416,6 +449,19 @@ class TerraformStatePolicy(_Strict):
     schedule: Slug
     vault: TerraformVault
     projects: list[TerraformProject] = Field(min_length=1)
+    #: where `terraform_state_restore` may write local files; None: $AIRFLOW_HOME/backstop-restore
+    #: on the worker (see backstop.tfstate.localfile). Absolute, no '..' segment.
+    restore_root: (
+        Annotated[
+            str,
+            _matching(
+                re.compile(r"^/(?!(.*/)?\.\.(/|$)).*$"),
+                "a safe restore root",
+                "an absolute folder with no '..' segment, e.g. /usr/local/airflow/backstop-restore",
+            ),
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _unique_projects(self) -> TerraformStatePolicy:

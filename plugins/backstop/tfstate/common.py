@@ -31,8 +31,19 @@ class InvalidTerraformStateError(AirflowFailException):
     """The source does not hold a valid state (format 4 JSON)."""
 
 
+class BackupMissingError(AirflowFailException):
+    """The backup a run trusted (the newest manifest's exact object versions) is gone or changed.
+
+    Raised after a new backup has been written, so the state is protected again.
+    """
+
+
 class RestoreRefusedError(AirflowFailException):
     """The restore would overwrite a newer state (or the backup does not verify)."""
+
+
+class UnsafeRestorePathError(RestoreRefusedError):
+    """A local restore path outside the restore root, with '..', through a symlink, or existing."""
 
 
 class TerraformS3Operator(BackstopAwsOperator):

@@ -21,11 +21,13 @@ Object Lock applies) and the tag `backstop:managed=true`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from backstop.aws.errors import error_code
 from backstop.naming import MANAGED_TAG, tag_value
 from backstop.tfstate.state import sha256_hex
 
@@ -36,6 +38,30 @@ MANIFEST_FILE = "manifest.json"
 
 class VaultError(Exception):
     """A backup is missing, incomplete, or does not match its checksum."""
+
+
+class BackupGoneError(VaultError):
+    """The exact object version a manifest names no longer exists (deleted, or never written)."""
+
+
+class UnsafeNameError(VaultError):
+    """A project or workspace name that could leave its folder ('..', '/', control characters)."""
+
+
+# What Terraform accepts as a workspace name (a URL path segment) minus what could leave a
+# folder: '.', '..', '/', '\\' and control characters. The policy checks its own names with the
+# same rule; this catches names found at run time (S3 backend listings, the restore form).
+_SAFE_NAME = re.compile(r"^(?!\.\.?$)[^/\\\x00-\x1f\x7f]{1,90}$")
+
+
+def safe_name(value: str, what: str = "workspace") -> str:
+    """`value` if it is safe as one key/path segment, else UnsafeNameError naming `what`."""
+    if not isinstance(value, str) or not _SAFE_NAME.match(value):
+        raise UnsafeNameError(
+            f"{what} name {value!r} is not allowed: it must be one path segment, not '.' or '..', "
+            "without '/', '\\' or control characters"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -56,7 +82,7 @@ class BackupKeys:
 
 
 def workspace_prefix(prefix: str, project: str, workspace: str) -> str:
-    return f"{prefix.strip('/')}/{project}/{workspace}/"
+    return f"{prefix.strip('/')}/{safe_name(project, 'project')}/{safe_name(workspace)}/"
 
 
 def backup_keys(prefix: str, project: str, workspace: str, day: date) -> BackupKeys:
@@ -220,24 +246,41 @@ def find_manifest(
         ) from None
 
 
+# S3's answers for "that object (version) is not there": GetObject says NoSuchKey/NoSuchVersion,
+# HeadObject has no body and says 404/NotFound.
+GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+
+
+def _read_exact(s3: Any, bucket: str, key: str, version_id: str | None) -> bytes:
+    """The bytes of one object version; BackupGoneError (naming key and version) if it is gone."""
+    kwargs = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+    try:
+        return s3.get_object(**kwargs)["Body"].read()
+    except Exception as exc:
+        code = error_code(exc)
+        if code not in GONE_CODES:
+            raise
+        where = f"s3://{bucket}/{key}" + (f" version {version_id}" if version_id else "")
+        raise BackupGoneError(f"backup missing: {where} no longer exists ({code})") from None
+
+
 def read_verified_state(s3: Any, manifest: dict[str, Any], bucket: str | None = None) -> bytes:
     """The exact state version the manifest describes, after checking its SHA-256 twice:
-    against the manifest and against the stored .sha256 object."""
+    against the manifest and against the stored .sha256 object (its exact version too).
+
+    Raises BackupGoneError when either version no longer exists, VaultError on a mismatch.
+    """
     bucket = bucket or manifest["vault_bucket"]
     key = manifest["state_key"]
-    kwargs = {"Bucket": bucket, "Key": key}
-    if manifest.get("state_version_id"):
-        kwargs["VersionId"] = manifest["state_version_id"]
-    body = s3.get_object(**kwargs)["Body"].read()
+    body = _read_exact(s3, bucket, key, manifest.get("state_version_id"))
     digest = sha256_hex(body)
     if digest != manifest["sha256"]:
         raise VaultError(
             f"checksum mismatch for s3://{bucket}/{key}: sha256 {digest} but the manifest says {manifest['sha256']}"
         )
-    sha_kwargs = {"Bucket": bucket, "Key": key[: -len(STATE_FILE)] + SHA_FILE}
-    if manifest.get("sha256_version_id"):
-        sha_kwargs["VersionId"] = manifest["sha256_version_id"]
-    recorded = s3.get_object(**sha_kwargs)["Body"].read().decode().split()[0]
+    sha_key = key[: -len(STATE_FILE)] + SHA_FILE
+    line = _read_exact(s3, bucket, sha_key, manifest.get("sha256_version_id")).decode("utf-8", "replace")
+    recorded = (line.split() or ["(empty)"])[0]
     if recorded != digest:
         raise VaultError(f"checksum mismatch for s3://{bucket}/{key}: the .sha256 object says {recorded}")
     return body
