@@ -91,3 +91,14 @@ def airflow_db():
         timeout=300,
     )
     return _HOME
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_clients():
+    """Every test starts and ends with no process-wide shared AWS client, so botocore handlers a
+    test registers on a trigger's client never reach another test."""
+    from backstop.aws.hooks import clear_shared_hooks
+
+    clear_shared_hooks()
+    yield
+    clear_shared_hooks()

@@ -48,6 +48,7 @@ from backstop.tfstate.common import (
     StateRollbackError,
     StateSwappedError,
     TerraformS3Operator,
+    project_names,
     source_region,
 )
 from backstop.tfstate.faults import fail_fast
@@ -67,7 +68,7 @@ class TerraformStateTargetsOperator(TerraformS3Operator):
         super().__init__(**kwargs)
         self.projects = projects
         # Shown in the Slack failure alert: every project, then the one being discovered.
-        self.resource_id = ", ".join(p["name"] for p in projects)
+        self.resource_id = project_names(projects)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         jobs: list[dict[str, Any]] = []
@@ -88,7 +89,7 @@ class TerraformStateTargetsOperator(TerraformS3Operator):
                     "or under its workspace prefix"
                 )
             jobs += [{"project": project["name"], "workspace": ws, "source": source} for ws in workspaces]
-        self.resource_id = ", ".join(p["name"] for p in self.projects)
+        self.resource_id = project_names(self.projects)
         return jobs
 
 

@@ -54,3 +54,10 @@ class TerraformS3Operator(BackstopAwsOperator):
 
 def source_region(source: Mapping[str, Any], default: str | None) -> str | None:
     return source.get("region") or default
+
+
+def project_names(projects: Any) -> str:
+    """The projects a task covers, for its failure alert (a template string until rendered)."""
+    if isinstance(projects, list):
+        return ", ".join(str(p.get("name", "?")) if isinstance(p, dict) else str(p) for p in projects)
+    return str(projects)

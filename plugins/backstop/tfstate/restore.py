@@ -28,7 +28,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from backstop.tfstate import faults, localfile, vault
 from backstop.tfstate import sources as src
-from backstop.tfstate.common import RestoreRefusedError, TerraformS3Operator, source_region
+from backstop.tfstate.common import RestoreRefusedError, TerraformS3Operator, project_names, source_region
 from backstop.tfstate.faults import fail_fast
 from backstop.tfstate.state import InvalidStateError, parse_state, sha256_hex
 
@@ -73,7 +73,7 @@ class TerraformStateRestoreOperator(TerraformS3Operator):
         self.restore_root = restore_root
         self.plan_task_id = plan_task_id
         # Shown in the Slack failure alert: the projects until the run says which workspace.
-        self.resource_id = ", ".join(p["name"] for p in projects)
+        self.resource_id = project_names(projects)
 
     def _request(self, context: Context) -> dict[str, Any]:
         params = context.get("params") or {}
