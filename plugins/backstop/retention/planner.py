@@ -73,6 +73,24 @@ class SnapshotRecord:
         for name in ("db_type", "resource_id", "region", "status", "snapshot_type"):
             set_(self, name, _shared(getattr(self, name)))
 
+    @classmethod
+    def from_info(cls, info: Any, region: str, db_type: str, listed_at: datetime) -> SnapshotRecord:
+        """The record of a `backstop.aws.rds_snapshots.SnapshotInfo` listed in `region`.
+
+        A snapshot without a create time (still starting) counts as made when it was listed.
+        """
+        return cls(
+            snapshot_id=info.snapshot_id,
+            arn=info.arn,
+            db_type=db_type,
+            resource_id=info.source_id,
+            region=region,
+            created_at=info.created_at or listed_at,
+            status=info.status,
+            snapshot_type=(info.snapshot_type or "manual").lower(),
+            tags=info.tags,
+        )
+
     @property
     def managed(self) -> bool:
         """Backstop made it: the managed tag, and manual (RDS owns automated snapshots)."""
