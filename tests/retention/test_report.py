@@ -17,6 +17,7 @@ from backstop.retention.report import (
     ReportError,
     WrittenReport,
     _deletions,
+    decision_line,
     plan_xcom,
     read_deletions,
     report_lines,
@@ -83,6 +84,19 @@ def test_the_report_is_one_json_document_with_the_summary_first_and_a_line_per_d
     lines = text.splitlines()
     assert lines[1] == f'  "format": "{REPORT_FORMAT}",'  # the summary comes first
     assert sum(1 for line in lines if line.lstrip().startswith('{"snapshot_id"')) == 19
+
+
+def test_each_decision_line_is_exactly_json_dumps_of_the_decision():
+    odd = [
+        SnapshotRecord("untagged", "arn:u", "cluster", "db-x", "us-east-1", NOW, "available", "manual",
+                       {MANAGED_TAG: "true"}),
+        SnapshotRecord("정책-1", "arn:k", "instance", "db-y", "us-east-1", NOW - timedelta(seconds=5),
+                       "creating", "manual", {MANAGED_TAG: "true", POLICY_TAG: "주간 \"q\"\n"}),
+    ]  # fmt: skip
+    plan = plan_retention([*snapshots_of(2, 9, stale_every=2), *odd], RULES, NOW + timedelta(seconds=3))
+    assert {d.action for d in plan.decisions} == {"keep", "delete", "ignore"}
+    for decision in plan.decisions:
+        assert decision_line(decision) == json.dumps(decision.to_json())
 
 
 def test_deletions_are_read_back_in_plan_order():

@@ -42,7 +42,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from backstop.retention.planner import DELETE, Plan
+from backstop.retention.planner import DELETE, Decision, Plan, format_duration
 
 REPORT_FORMAT = "backstop.retention/2"
 REPORT_PREFIX = "reports/retention/"
@@ -204,19 +204,38 @@ def report_lines(plan: Plan, meta: Mapping[str, Any], counts: Mapping[str, Any])
         ),
     )
     yield ",\n"
-    yield from _section("decisions", (d.to_json() for d in plan.decisions))
+    yield from _section("decisions", map(decision_line, plan.decisions), encoded=True)
     yield "\n}\n"
 
 
-def _section(name: str, items: Iterable[Any]) -> Iterator[str]:
+def _section(name: str, items: Iterable[Any], *, encoded: bool = False) -> Iterator[str]:
     """`  "name": [` then one item per line, then `  ]` (no trailing newline)."""
     dumps = json.dumps
     yield f"  {dumps(name)}: [\n"
     first = True
     for item in items:
-        yield ("    " if first else ",\n    ") + dumps(item)
+        yield ("    " if first else ",\n    ") + (item if encoded else dumps(item))
         first = False
     yield ("" if first else "\n") + _SECTION_CLOSE
+
+
+_text = json.encoder.encode_basestring_ascii  # what json.dumps does to a str (C)
+
+
+def decision_line(decision: Decision) -> str:
+    """`json.dumps(decision.to_json())`, byte for byte, at a third of the cost (a test holds the two
+    equal): the report of a million snapshots encodes a million of these."""
+    s = decision.snapshot
+    age = decision.age
+    policy = s.policy
+    return (
+        f'{{"snapshot_id": {_text(s.snapshot_id)}, "arn": {_text(s.arn)}, "db_type": {_text(s.db_type)}, '
+        f'"resource_id": {_text(s.resource_id)}, "region": {_text(s.region)}, '
+        f'"policy": {"null" if policy is None else _text(policy)}, "status": {_text(s.status)}, '
+        f'"created_at": {_text(s.created_at.isoformat())}, "age_seconds": {int(age.total_seconds())}, '
+        f'"age": {_text(format_duration(age))}, "action": {_text(decision.action)}, '
+        f'"reason": {_text(decision.reason)}}}'
+    )
 
 
 def write_report(
