@@ -27,6 +27,7 @@ from backstop.airflow.operators import BackstopAwsOperator
 from backstop.aws.hooks import RDS_HOOK, S3_HOOK, LazyHookClass, make_hook
 from backstop.aws.rds_snapshots import delete_snapshot, error_code, list_snapshots
 from backstop.naming import SOURCE_ARN_TAG, is_managed
+from backstop.retention.planner import rules_from_dict  # pure; also importable from here, as before
 
 TABLE_LOG_ROWS = 2000  # plan table lines per log record
 APPLY_CHUNK = 1000  # deletions read from the report, re-checked and deleted per round
@@ -57,29 +58,6 @@ def plan_time(context: Context) -> datetime:
         return wall
     # A plain stdlib datetime: pendulum's DateTime + timedelta loses the zone in comparisons.
     return max(wall, datetime.fromtimestamp(when.timestamp(), UTC))
-
-
-def rules_from_dict(value: dict[str, Any] | None) -> Any:
-    """Rebuild `backstop.retention.RetentionRules` from the plain dict the DAG file passes."""
-    from backstop.retention.planner import KeepRule, RetentionRules
-
-    if not value:
-        return None
-    keep = tuple(
-        KeepRule(
-            period=rule["period"],
-            count=rule.get("count"),
-            max_age=timedelta(seconds=rule["max_age"]) if rule.get("max_age") is not None else None,
-        )
-        for rule in value.get("keep", [])
-    )
-    staleness = value.get("max_staleness")
-    return RetentionRules(
-        keep=keep,
-        min_keep=value.get("min_keep", 2),
-        max_staleness=timedelta(seconds=staleness) if staleness is not None else None,
-        timezone=value.get("timezone", "UTC"),
-    )
 
 
 class RetentionPlanOperator(BackstopAwsOperator):

@@ -128,6 +128,27 @@ class RetentionRules:
     timezone: str = "UTC"  # calendar days / ISO weeks / months / years are taken in this zone
 
 
+def rules_from_dict(value: dict[str, Any] | None) -> RetentionRules | None:
+    """Rebuild RetentionRules from the plain dict the DAG file passes (None: no rules)."""
+    if not value:
+        return None
+    keep = tuple(
+        KeepRule(
+            period=rule["period"],
+            count=rule.get("count"),
+            max_age=timedelta(seconds=rule["max_age"]) if rule.get("max_age") is not None else None,
+        )
+        for rule in value.get("keep", [])
+    )
+    staleness = value.get("max_staleness")
+    return RetentionRules(
+        keep=keep,
+        min_keep=value.get("min_keep", 2),
+        max_staleness=timedelta(seconds=staleness) if staleness is not None else None,
+        timezone=value.get("timezone", "UTC"),
+    )
+
+
 def rule_problems(rules: RetentionRules | None) -> list[str]:
     """Why these rules must not be used ([] if they are fine).
 
