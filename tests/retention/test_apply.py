@@ -203,3 +203,28 @@ def test_max_workers_is_bounded_by_the_connection_pool(workers):
         ).max_workers
         == 16
     )
+
+
+class _Stop(BaseException):
+    """What Airflow raises in a task it stops (a timeout, SIGTERM): not an Exception."""
+
+
+def test_a_stopped_task_starts_no_more_deletes(fleet, rds, local_stack, monkeypatch):
+    import backstop.retention.operators as operators
+
+    names = seed(rds, 30)
+    real = operators.delete_snapshot
+
+    def stopped_at_the_first(client, db_type, snapshot_id):
+        if snapshot_id == names[0]:
+            raise _Stop()
+        return real(client, db_type, snapshot_id)
+
+    monkeypatch.setattr(operators, "delete_snapshot", stopped_at_the_first)
+    op = RetentionApplyOperator(
+        task_id="apply", plan=report_plan(local_stack, deleting(names)), max_workers=2
+    )
+
+    with pytest.raises(_Stop):
+        op.execute({"run_id": "t"})
+    assert len(manual(rds)) > 20  # the few in flight may finish; the queued rest never start

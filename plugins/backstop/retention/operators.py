@@ -281,7 +281,8 @@ class RetentionApplyOperator(BackstopAwsOperator):
                     "would_delete": sample,
                 }
             tally = _Tally()
-            with ThreadPoolExecutor(self.max_workers, thread_name_prefix="retention-delete") as pool:
+            pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="retention-delete")
+            try:
                 deletions = self.deletions()
                 while chunk := list(islice(deletions, APPLY_CHUNK)):
                     if tally.read + len(chunk) > planned:
@@ -291,6 +292,9 @@ class RetentionApplyOperator(BackstopAwsOperator):
                         )
                     tally.read += len(chunk)
                     self._apply(chunk, pool, tally)
+            finally:
+                # If the task is stopped (timeout, SIGTERM) mid-chunk, deletes not yet started never start.
+                pool.shutdown(wait=True, cancel_futures=True)
         except ReportError as exc:
             raise AirflowFailException(f"Retention report unusable, nothing more deleted: {exc}") from exc
         except Exception as exc:
