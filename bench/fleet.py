@@ -4,13 +4,15 @@ Prints: seeding time; planning time for 20,000 snapshots (pure planner, median o
 under 1 s); AWS calls per operation kind for one retention_prune run (target: describe pages
 plus deletions, no call per snapshot for tags); and the wall time of that run (its two tasks,
 plan_retention and apply_retention, executed directly against the moto server, without
-dag.test()'s fixed start-up). Last line: the planning figure.
+dag.test()'s fixed start-up; apply deletes from its default pool of 8). Last line: the planning
+figure. bench/retention.py has the figures at 100k and 1M and the pool's speed-up.
 
 Env: BENCH_INSTANCES (default 200), BENCH_SNAPSHOTS_PER_INSTANCE (default 100).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -146,7 +148,7 @@ def run(stack) -> None:
     context = {"logical_date": now, "run_id": "bench", "params": {"dry_run": False}, "dag_run": None}
     t = time.perf_counter()
     result = plan_op.execute(context)
-    apply_op = RetentionApplyOperator(task_id="apply_retention", plan=result)
+    apply_op = RetentionApplyOperator(task_id="apply_retention", region_name=REGIONS[0], plan=result)
     for region in REGIONS:
         apply_op.client(region).meta.events.register(
             "before-call.rds", lambda model, **_: calls.update([model.name])
@@ -154,7 +156,8 @@ def run(stack) -> None:
     applied = apply_op.execute(context)
     wall = time.perf_counter() - t
     print(
-        f"retention_prune run: {wall:.1f} s wall; deleted {len(applied['deleted'])}, kept {result['counts']['keep']}"
+        f"retention_prune run: {wall:.1f} s wall; deleted {applied['counts']['deleted']},"
+        f" kept {result['counts']['keep']}; plan XCom {len(json.dumps(result))} bytes"
     )
     print("AWS calls by operation:")
     for name, count in sorted(calls.items()):

@@ -1,9 +1,10 @@
 """Delete managed RDS snapshots the retention rules no longer keep, with safety interlocks.
 
 Daily. `plan_retention` lists snapshots in the source and DR regions, plans with the pure
-planner (backstop.retention.planner), prints the plan table, writes it to the report bucket and
-tells Slack when pruning of a resource is halted; `apply_retention` deletes. `dry_run`
-(empty = dry run when triggered by hand, real run on the schedule). Wiring only.
+planner (backstop.retention.planner), prints the plan table, streams it to the report bucket and
+tells Slack when pruning of a resource is halted; its XCom is a pointer to that report.
+`apply_retention` reads the deletions back from the report and deletes them (a few at a time).
+`dry_run` (empty = dry run when triggered by hand, real run on the schedule). Wiring only.
 """
 
 from __future__ import annotations
@@ -44,5 +45,8 @@ if policy.rds_snapshots:
             clock_skew_seconds=policy.defaults.clock_skew_tolerance.total_seconds(),
         )
         RetentionApplyOperator(
-            task_id="apply_retention", aws_conn_id=policy.defaults.aws_conn_id, plan=plan.output
+            task_id="apply_retention",
+            aws_conn_id=policy.defaults.aws_conn_id,
+            region_name=policy.defaults.region,  # of the report bucket; snapshots: each one's own
+            plan=plan.output,
         )

@@ -19,10 +19,14 @@ When in doubt the planner keeps: every path that is not an explicit "delete" kee
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,7 +39,16 @@ KEEP, DELETE, IGNORE = "keep", "delete", "ignore"
 PRUNED, HALTED, REFUSED = "pruned", "halted", "refused"
 
 
-@dataclass(frozen=True)
+def _shared(value: Any) -> Any:
+    """One string object for repeated values (tag keys and values, regions, statuses).
+
+    A listing parses every string afresh; at a million snapshots the copies of "true",
+    "backstop:managed" and the region names would cost hundreds of megabytes.
+    """
+    return sys.intern(value) if type(value) is str else value
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotRecord:
     """One RDS DB or cluster snapshot as the lister saw it (tags included, so no call per snapshot)."""
 
@@ -55,7 +68,28 @@ class SnapshotRecord:
         if self.created_at.tzinfo is None or self.created_at.utcoffset() is None:
             # Ages and calendar buckets are meaningless without a zone.
             raise ValueError(f"snapshot {self.snapshot_id}: created_at must be time-zone aware")
-        object.__setattr__(self, "tags", dict(self.tags))
+        set_ = object.__setattr__
+        set_(self, "tags", {_shared(k): _shared(v) for k, v in self.tags.items()})
+        for name in ("db_type", "resource_id", "region", "status", "snapshot_type"):
+            set_(self, name, _shared(getattr(self, name)))
+
+    @classmethod
+    def from_info(cls, info: Any, region: str, db_type: str, listed_at: datetime) -> SnapshotRecord:
+        """The record of a `backstop.aws.rds_snapshots.SnapshotInfo` listed in `region`.
+
+        A snapshot without a create time (still starting) counts as made when it was listed.
+        """
+        return cls(
+            snapshot_id=info.snapshot_id,
+            arn=info.arn,
+            db_type=db_type,
+            resource_id=info.source_id,
+            region=region,
+            created_at=info.created_at or listed_at,
+            status=info.status,
+            snapshot_type=(info.snapshot_type or "manual").lower(),
+            tags=info.tags,
+        )
 
     @property
     def managed(self) -> bool:
@@ -92,6 +126,27 @@ class RetentionRules:
     min_keep: int = 2
     max_staleness: timedelta | None = None
     timezone: str = "UTC"  # calendar days / ISO weeks / months / years are taken in this zone
+
+
+def rules_from_dict(value: dict[str, Any] | None) -> RetentionRules | None:
+    """Rebuild RetentionRules from the plain dict the DAG file passes (None: no rules)."""
+    if not value:
+        return None
+    keep = tuple(
+        KeepRule(
+            period=rule["period"],
+            count=rule.get("count"),
+            max_age=timedelta(seconds=rule["max_age"]) if rule.get("max_age") is not None else None,
+        )
+        for rule in value.get("keep", [])
+    )
+    staleness = value.get("max_staleness")
+    return RetentionRules(
+        keep=keep,
+        min_keep=value.get("min_keep", 2),
+        max_staleness=timedelta(seconds=staleness) if staleness is not None else None,
+        timezone=value.get("timezone", "UTC"),
+    )
 
 
 def rule_problems(rules: RetentionRules | None) -> list[str]:
@@ -139,15 +194,52 @@ class PlanAborted(Exception):
     """The input cannot be trusted (clock skew, duplicates): the whole run stops, nothing is deleted."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
+    """What the planner decided for one snapshot and why; `age` is worked out from `now` when read."""
+
     snapshot: SnapshotRecord
     action: str  # KEEP | DELETE | IGNORE (ignore = never a candidate)
     reason: str
-    age: timedelta
+    now: datetime = field(repr=False)
+
+    @property
+    def age(self) -> timedelta:
+        return self.now - self.snapshot.created_at
+
+    def row(self) -> dict[str, str]:
+        """The table row: resource, region, snapshot, age, decision, reason."""
+        s = self.snapshot
+        return {
+            "resource": s.resource_id,
+            "region": s.region,
+            "snapshot": s.snapshot_id,
+            "age": format_duration(self.age),
+            "decision": self.action,
+            "reason": self.reason,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as plain JSON types: one entry of the report's `decisions`."""
+        s = self.snapshot
+        age = self.age
+        return {
+            "snapshot_id": s.snapshot_id,
+            "arn": s.arn,
+            "db_type": s.db_type,
+            "resource_id": s.resource_id,
+            "region": s.region,
+            "policy": s.policy,
+            "status": s.status,
+            "created_at": s.created_at.isoformat(),
+            "age_seconds": int(age.total_seconds()),
+            "age": format_duration(age),
+            "action": self.action,
+            "reason": self.reason,
+        }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupOutcome:
     db_type: str
     resource_id: str
@@ -155,6 +247,9 @@ class GroupOutcome:
     policy: str | None
     status: str  # PRUNED | HALTED | REFUSED
     message: str
+
+
+TABLE_COLUMNS = ("resource", "region", "snapshot", "age", "decision", "reason")
 
 
 @dataclass
@@ -174,61 +269,59 @@ class Plan:
         """Groups the caller must alert about: pruning stopped or refused."""
         return [g for g in self.groups if g.status in (HALTED, REFUSED)]
 
-    def rows(self) -> list[dict[str, str]]:
-        return [
-            {
-                "resource": d.snapshot.resource_id,
-                "region": d.snapshot.region,
-                "snapshot": d.snapshot.snapshot_id,
-                "age": format_duration(d.age),
-                "decision": d.action,
-                "reason": d.reason,
-            }
-            for d in self.decisions
-        ]
-
-    def table(self) -> str:
-        """A fixed-width text table for the task log (the reason column is not padded)."""
-        columns = ["resource", "region", "snapshot", "age", "decision", "reason"]
-        rows = self.rows()
-        widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in columns}
-
-        def line(values: Mapping[str, str]) -> str:
-            return "  ".join(values[c].ljust(widths[c]) for c in columns[:-1]) + "  " + values["reason"]
-
-        header = line({c: c.upper() for c in columns})
-        rule = line({c: "-" * widths[c] for c in columns[:-1]} | {"reason": "-" * len("REASON")})
-        return "\n".join([header, rule, *(line(r) for r in rows)])
-
-    def to_json(self) -> dict[str, Any]:
-        """The plan as plain JSON types, for the report bucket."""
+    def counts(self) -> dict[str, Any]:
+        """Snapshots per action and groups per status (the report's and the XCom's `counts`)."""
         actions = Counter(d.action for d in self.decisions)
         statuses = Counter(g.status for g in self.groups)
         return {
+            "snapshots": len(self.decisions),
+            **{action: actions[action] for action in (KEEP, DELETE, IGNORE)},
+            "groups": {status: statuses[status] for status in (PRUNED, HALTED, REFUSED)},
+        }
+
+    def rows(self) -> list[dict[str, str]]:
+        return [d.row() for d in self.decisions]
+
+    def table_lines(self, actions: Collection[str] = (KEEP, DELETE, IGNORE)) -> Iterator[str]:
+        """The table one line at a time (header, rule, a row per decision with one of `actions`).
+
+        Two passes over the decisions (widths, then lines) instead of a list of rows: a plan of a
+        million snapshots prints without holding its table in memory.
+        """
+        shown = [d for d in self.decisions if d.action in actions]
+        widths = dict.fromkeys(TABLE_COLUMNS[:-1], 0)
+        for d in shown:
+            s = d.snapshot
+            for column, value in (
+                ("resource", s.resource_id),
+                ("region", s.region),
+                ("snapshot", s.snapshot_id),
+                ("age", format_duration(d.age)),
+                ("decision", d.action),
+            ):
+                if len(value) > widths[column]:
+                    widths[column] = len(value)
+        widths = {c: max(len(c), w) for c, w in widths.items()}
+
+        def line(values: Mapping[str, str]) -> str:
+            return "  ".join(values[c].ljust(widths[c]) for c in TABLE_COLUMNS[:-1]) + "  " + values["reason"]
+
+        yield line({c: c.upper() for c in TABLE_COLUMNS})
+        yield line({c: "-" * widths[c] for c in TABLE_COLUMNS[:-1]} | {"reason": "-" * len("REASON")})
+        for d in shown:
+            yield line(d.row())
+
+    def table(self) -> str:
+        """A fixed-width text table for the task log (the reason column is not padded)."""
+        return "\n".join(self.table_lines())
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as plain JSON types in one document (small plans; the report streams instead)."""
+        return {
             "now": self.now.isoformat(),
-            "counts": {
-                "snapshots": len(self.decisions),
-                **{action: actions[action] for action in (KEEP, DELETE, IGNORE)},
-                "groups": {status: statuses[status] for status in (PRUNED, HALTED, REFUSED)},
-            },
+            "counts": self.counts(),
             "groups": [asdict(g) for g in self.groups],
-            "decisions": [
-                {
-                    "snapshot_id": d.snapshot.snapshot_id,
-                    "arn": d.snapshot.arn,
-                    "db_type": d.snapshot.db_type,
-                    "resource_id": d.snapshot.resource_id,
-                    "region": d.snapshot.region,
-                    "policy": d.snapshot.policy,
-                    "status": d.snapshot.status,
-                    "created_at": d.snapshot.created_at.isoformat(),
-                    "age_seconds": int(d.age.total_seconds()),
-                    "age": format_duration(d.age),
-                    "action": d.action,
-                    "reason": d.reason,
-                }
-                for d in self.decisions
-            ],
+            "decisions": [d.to_json() for d in self.decisions],
         }
 
 
@@ -250,16 +343,20 @@ def format_duration(value: timedelta) -> str:
     return sign + text
 
 
-def _bucket(period: str, local: datetime) -> tuple[tuple[int, ...], str]:
-    """The calendar bucket of a local time: a sortable key and a label for reasons."""
-    if period == "daily":
-        return (local.year, local.month, local.day), f"{local:%Y-%m-%d}"
-    if period == "weekly":
-        year, week, _ = local.isocalendar()
-        return (year, week), f"{year}-W{week:02d}"
-    if period == "monthly":
-        return (local.year, local.month), f"{local:%Y-%m}"
-    return (local.year,), f"{local.year}"
+PERIOD_INDEX = {period: index for index, period in enumerate(PERIODS)}
+# (bucket key, label) per period, in PERIODS order, for one local calendar date
+Calendar = tuple[tuple[Any, str], ...]
+
+
+def _calendar(day: date) -> Calendar:
+    """The day / ISO week / month / year a local date falls in: sortable keys and labels for reasons."""
+    year, week, _ = day.isocalendar()
+    return (
+        (day.toordinal(), f"{day:%Y-%m-%d}"),
+        ((year, week), f"{year}-W{week:02d}"),
+        ((day.year, day.month), f"{day:%Y-%m}"),
+        (day.year, f"{day.year}"),
+    )
 
 
 def _newest_first(snapshot: SnapshotRecord) -> tuple[float, str, str]:
@@ -279,38 +376,93 @@ def plan_retention(
 
     Raises PlanAborted when the input cannot be trusted: a snapshot from the future (clock
     skew) or the same ARN listed twice (a duplicate would count twice towards min_keep).
+
+    Decisions come sorted by region, resource, newest first (ties by id, then ARN); groups by
+    region, resource, kind, policy. The work is done one resource at a time, so what the
+    planner holds besides its input and output is the size of one resource's snapshots.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be time-zone aware")
-    snapshots = list(snapshots)
-    _check_input(snapshots, now, clock_skew)
-    in_flight = frozenset(in_flight_copy_sources)
+    with _collector_paused():
+        return _plan(snapshots, rules, now, frozenset(in_flight_copy_sources), clock_skew)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while planning (restored after, even on error).
+
+    The planner makes a million small objects for a million snapshots and no reference cycles;
+    left running, the collector walks every input record again each time it collects the oldest
+    generation, which took about a third of the planning time at a million snapshots.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _plan(
+    snapshots: Iterable[SnapshotRecord],
+    rules: Mapping[str, RetentionRules | None],
+    now: datetime,
+    in_flight: frozenset[str],
+    clock_skew: timedelta,
+) -> Plan:
+    places = _check_and_place(snapshots, now, clock_skew)
+    planning = _Planning(rules, now, in_flight)
 
     decisions: list[Decision] = []
-    groups: dict[tuple[str, str, str, str | None], list[SnapshotRecord]] = {}
-    for s in snapshots:
-        if s.managed:
-            groups.setdefault((s.db_type, s.resource_id, s.region, s.policy), []).append(s)
-        else:
-            decisions.append(
-                Decision(s, IGNORE, "not managed by Backstop: never touched", now - s.created_at)
-            )
-
     outcomes: list[GroupOutcome] = []
-    for key in sorted(groups, key=lambda k: (k[2], k[1], k[0], k[3] or "")):
-        members = sorted(groups[key], key=_newest_first)
-        decided, (status, message) = _plan_group(members, key[3], rules, now, in_flight)
-        outcomes.append(GroupOutcome(*key, status=status, message=message))
-        decisions.extend(Decision(s, *decided[s.arn], age=now - s.created_at) for s in members)
-
-    decisions.sort(key=lambda d: _newest_first(d.snapshot))
-    decisions.sort(key=lambda d: (d.snapshot.region, d.snapshot.resource_id))
+    for place in sorted(places):
+        members = places.pop(place)
+        members.sort(key=_newest_first)
+        actions: list[str] = [IGNORE] * len(members)
+        reasons: list[str] = [IGNORED] * len(members)
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for index, s in enumerate(members):
+            if s.managed:
+                key = (s.db_type, s.policy)
+                if key in groups:
+                    groups[key].append(index)
+                else:
+                    groups[key] = [index]
+        for db_type, policy in sorted(groups, key=lambda k: (k[0], k[1] or "", k[1] is not None)):
+            indices = groups[db_type, policy]
+            status, message = planning.plan_group(
+                [members[i] for i in indices], policy, indices, actions, reasons
+            )
+            outcomes.append(GroupOutcome(db_type, place[1], place[0], policy, status, message))
+        decisions.extend(map(Decision, members, actions, reasons, repeat(now, len(members))))
     return Plan(now=now, decisions=decisions, groups=outcomes)
 
 
-def _check_input(snapshots: list[SnapshotRecord], now: datetime, clock_skew: timedelta) -> None:
-    """Interlock 4 (and duplicates): abort before planning anything."""
-    future = [s for s in snapshots if s.created_at > now + clock_skew]
+IGNORED = "not managed by Backstop: never touched"
+
+
+def _check_and_place(
+    snapshots: Iterable[SnapshotRecord], now: datetime, clock_skew: timedelta
+) -> dict[tuple[str, str], list[SnapshotRecord]]:
+    """Interlock 4 (and duplicates) in one pass, sorting the snapshots by (region, resource) as it goes."""
+    limit = now + clock_skew
+    places: dict[tuple[str, str], list[SnapshotRecord]] = {}
+    seen: set[str] = set()
+    future: list[SnapshotRecord] = []
+    duplicate: SnapshotRecord | None = None
+    for s in snapshots:
+        if s.created_at > limit:
+            future.append(s)
+        if s.arn in seen:
+            duplicate = duplicate or s
+        else:
+            seen.add(s.arn)
+        place = (s.region, s.resource_id)
+        if place in places:
+            places[place].append(s)
+        else:
+            places[place] = [s]
     if future:
         worst = max(future, key=lambda s: (s.created_at, s.snapshot_id, s.arn))
         raise PlanAborted(
@@ -319,91 +471,135 @@ def _check_input(snapshots: list[SnapshotRecord], now: datetime, clock_skew: tim
             f"{format_duration(clock_skew)} clock skew tolerated; {len(future)} snapshot(s) from the "
             "future: a clock is wrong, so no age can be trusted and nothing is pruned"
         )
-    seen: set[str] = set()
-    for s in snapshots:
-        if s.arn in seen:
-            raise PlanAborted(
-                f"snapshot {s.arn} is listed twice: the listing is inconsistent; nothing is pruned"
-            )
-        seen.add(s.arn)
+    if duplicate is not None:
+        raise PlanAborted(
+            f"snapshot {duplicate.arn} is listed twice: the listing is inconsistent; nothing is pruned"
+        )
+    return places
 
 
-def _plan_group(
-    members: list[SnapshotRecord],
-    policy: str | None,
-    rules_by_policy: Mapping[str, RetentionRules | None],
-    now: datetime,
-    in_flight: frozenset[str],
-) -> tuple[dict[str, tuple[str, str]], tuple[str, str]]:
-    """(action, reason) per ARN and the group's (status, message). `members` is newest first."""
-    # Interlock 6: no usable rule -> refuse.
-    rules = rules_by_policy.get(policy) if policy is not None else None
-    if policy is None:
-        problems = [f"snapshot has no {POLICY_TAG} tag"]
-    elif policy not in rules_by_policy:
-        problems = [f"policy {policy!r} has no retention rules"]
-    else:
-        problems = rule_problems(rules)
-    if problems or rules is None:
-        why = f"no usable retention rule ({'; '.join(problems)}): refusing to prune"
-        return dict.fromkeys((s.arn for s in members), (KEEP, why)), (REFUSED, why)
+class _Planning:
+    """What one plan_retention call shares between groups: rules checked once per policy, the
+    calendar of each local date worked out once, and one string object per distinct reason."""
 
-    # Interlock 3: backups are failing -> keep everything until they succeed again.
-    available = [s for s in members if s.available]
-    if rules.max_staleness is not None:
-        limit = format_duration(rules.max_staleness)
-        if not available:
-            stale = f"no available snapshot (max age {limit})"
-        elif now - available[0].created_at > rules.max_staleness:
-            stale = f"newest snapshot is {format_duration(now - available[0].created_at)} old (max {limit})"
-        else:
-            stale = None
-        if stale:
-            why = f"pruning halted: {stale}"
-            message = f"{stale}: backups are failing; pruning stopped"
-            return dict.fromkeys((s.arn for s in members), (KEEP, why)), (HALTED, message)
+    __slots__ = ("calendars", "in_flight", "now", "policies", "reasons", "rules")
 
-    keep: dict[str, list[str]] = {s.arn: [] for s in members}
-    missed: dict[str, list[str]] = {s.arn: [] for s in available}  # why each rule passed it over
-    for s in members:
-        if not s.available:
-            keep[s.arn].append(f"status {s.status}: not pruned")
-    zone = ZoneInfo(rules.timezone)
-    local = {s.arn: s.created_at.astimezone(zone) for s in available}
-    for rule in rules.keep:
-        seen: set[tuple[int, ...]] = set()
-        position = 0
-        for s in available:  # newest first: the first snapshot of a bucket represents it
-            key, label = _bucket(rule.period, local[s.arn])
-            if key in seen:
-                missed[s.arn].append(f"{rule.period}: {label} has a newer snapshot")
-                continue
-            seen.add(key)
-            position += 1
-            if rule.count is not None and position > rule.count:
-                missed[s.arn].append(f"{rule.period}: {label} is #{position}, keeps {rule.count}")
-            elif rule.max_age is not None and now - s.created_at > rule.max_age:
-                missed[s.arn].append(f"{rule.period}: {label} is older than {format_duration(rule.max_age)}")
+    def __init__(
+        self, rules: Mapping[str, RetentionRules | None], now: datetime, in_flight: frozenset[str]
+    ) -> None:
+        self.rules = rules
+        self.now = now
+        self.in_flight = in_flight
+        self.policies: dict[str | None, tuple[RetentionRules | None, ZoneInfo | None, str | None]] = {}
+        self.calendars: dict[int, Calendar] = {}
+        self.reasons: dict[str, str] = {}
+
+    def policy(self, policy: str | None) -> tuple[RetentionRules | None, ZoneInfo | None, str | None]:
+        """(rules, zone, None) for a usable policy, or (None, None, why it is refused). Interlock 6."""
+        if policy not in self.policies:
+            rules = self.rules.get(policy) if policy is not None else None
+            if policy is None:
+                problems = [f"snapshot has no {POLICY_TAG} tag"]
+            elif policy not in self.rules:
+                problems = [f"policy {policy!r} has no retention rules"]
             else:
-                keep[s.arn].append(f"{rule.period} #{position} ({label})")
-    verified = next((s for s in available if s.restore_verified), None)
-    if verified is not None:  # interlock 7
-        keep[verified.arn].append("newest restore-verified snapshot")
-    for s in members:  # interlock 5
-        if s.arn in in_flight or s.snapshot_id in in_flight:
-            keep[s.arn].append("source of a cross-region copy still in progress")
-    for s in available[: rules.min_keep]:  # interlock 2
-        # "The newest min_keep" rather than "top up to min_keep": topping up would let an old
-        # snapshot kept by another rule push a newer one out, which the planner must never do.
-        if not keep[s.arn]:
-            keep[s.arn].append(f"min_keep: the newest {rules.min_keep} available snapshots are kept")
+                problems = rule_problems(rules)
+            if problems or rules is None:
+                why = f"no usable retention rule ({'; '.join(problems)}): refusing to prune"
+                self.policies[policy] = (None, None, why)
+            else:
+                self.policies[policy] = (rules, ZoneInfo(rules.timezone), None)
+        return self.policies[policy]
 
-    decided: dict[str, tuple[str, str]] = {}
-    for s in members:
-        if keep[s.arn]:
-            decided[s.arn] = (KEEP, ", ".join(keep[s.arn]))
-        else:
-            notes = "; ".join([*missed[s.arn], f"not among the newest {rules.min_keep}"])
-            decided[s.arn] = (DELETE, f"not kept by any rule ({notes})")
-    deleting = sum(1 for action, _ in decided.values() if action == DELETE)
-    return decided, (PRUNED, f"keeping {len(members) - deleting}, deleting {deleting}")
+    def calendar(self, created_at: datetime, zone: ZoneInfo) -> Calendar:
+        local = created_at.astimezone(zone)
+        ordinal = local.toordinal()
+        found = self.calendars.get(ordinal)
+        if found is None:
+            found = self.calendars[ordinal] = _calendar(local.date())
+        return found
+
+    def plan_group(
+        self,
+        members: list[SnapshotRecord],
+        policy: str | None,
+        slots: list[int],
+        actions: list[str],
+        reasons: list[str],
+    ) -> tuple[str, str]:
+        """Write (action, reason) of `members[i]` to `actions[slots[i]]`, `reasons[slots[i]]`;
+        return the group's (status, message). `members` is newest first."""
+        rules, zone, refused = self.policy(policy)
+        if refused is not None or rules is None or zone is None:  # interlock 6
+            why = refused or "no usable retention rule: refusing to prune"
+            for slot in slots:
+                actions[slot], reasons[slot] = KEEP, why
+            return REFUSED, why
+
+        now = self.now
+        # Positions in `members` of the available snapshots, newest first.
+        available = [i for i, s in enumerate(members) if s.status == "available"]
+        if rules.max_staleness is not None:  # interlock 3: backups are failing -> keep everything
+            limit = format_duration(rules.max_staleness)
+            if not available:
+                stale = f"no available snapshot (max age {limit})"
+            elif now - members[available[0]].created_at > rules.max_staleness:
+                age = format_duration(now - members[available[0]].created_at)
+                stale = f"newest snapshot is {age} old (max {limit})"
+            else:
+                stale = None
+            if stale:
+                why = f"pruning halted: {stale}"
+                for slot in slots:
+                    actions[slot], reasons[slot] = KEEP, why
+                return HALTED, f"{stale}: backups are failing; pruning stopped"
+
+        keep: list[list[str]] = [[] for _ in members]
+        missed: list[list[str]] = [[] for _ in members]  # why each rule passed it over
+        for i, s in enumerate(members):
+            if s.status != "available":
+                keep[i].append(f"status {s.status}: not pruned")
+        calendars = [self.calendar(members[i].created_at, zone) for i in available]
+        for rule in rules.keep:
+            period, p = rule.period, PERIOD_INDEX[rule.period]
+            max_age = rule.max_age
+            seen: set[Any] = set()
+            position = 0
+            for i, calendar in zip(available, calendars, strict=True):
+                key, label = calendar[p]  # newest first: the first snapshot of a bucket represents it
+                if key in seen:
+                    missed[i].append(f"{period}: {label} has a newer snapshot")
+                    continue
+                seen.add(key)
+                position += 1
+                if rule.count is not None and position > rule.count:
+                    missed[i].append(f"{period}: {label} is #{position}, keeps {rule.count}")
+                elif max_age is not None and now - members[i].created_at > max_age:
+                    missed[i].append(f"{period}: {label} is older than {format_duration(max_age)}")
+                else:
+                    keep[i].append(f"{period} #{position} ({label})")
+        verified = next((i for i in available if members[i].restore_verified), None)
+        if verified is not None:  # interlock 7
+            keep[verified].append("newest restore-verified snapshot")
+        for i, s in enumerate(members):  # interlock 5
+            if s.arn in self.in_flight or s.snapshot_id in self.in_flight:
+                keep[i].append("source of a cross-region copy still in progress")
+        for i in available[: rules.min_keep]:  # interlock 2
+            # "The newest min_keep" rather than "top up to min_keep": topping up would let an old
+            # snapshot kept by another rule push a newer one out, which the planner must never do.
+            if not keep[i]:
+                keep[i].append(f"min_keep: the newest {rules.min_keep} available snapshots are kept")
+
+        not_newest = f"not among the newest {rules.min_keep}"
+        shared = self.reasons.setdefault
+        deleting = 0
+        for i, slot in enumerate(slots):
+            if keep[i]:
+                actions[slot] = KEEP
+                reason = ", ".join(keep[i])
+            else:
+                actions[slot] = DELETE
+                deleting += 1
+                reason = f"not kept by any rule ({'; '.join([*missed[i], not_newest])})"
+            reasons[slot] = shared(reason, reason)
+        return PRUNED, f"keeping {len(members) - deleting}, deleting {deleting}"

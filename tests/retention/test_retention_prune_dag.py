@@ -16,7 +16,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from backstop.policy import load_policy
 from backstop.policy.views import retention_rules
 from backstop.retention.operators import RetentionApplyOperator, RetentionPlanOperator
+from backstop.retention.report import read_deletions
 from tests.dag_loading import load_dag
+from tests.retention.reports import deleting, report_plan
 from tests.throttling import throttle
 
 PROD = "triflow-ai-production-db"
@@ -131,30 +133,9 @@ def test_clock_skew_aborts_the_whole_run(fleet, rds):
     assert _names(rds) == {*names, "dba-hand-made"}
 
 
-def test_throttled_deletes_complete_without_deleting_twice_or_extra(fleet, rds):
+def test_throttled_deletes_complete_without_deleting_twice_or_extra(fleet, rds, local_stack):
     names = _seed_snapshots(rds)
-    plan = {
-        "dry_run": False,
-        "deletions": [
-            {
-                "region": "ap-northeast-2",
-                "db_type": "instance",
-                "snapshot_id": n,
-                "resource_id": PROD,
-                "reason": "t",
-            }
-            for n in names[:2]
-        ]
-        + [  # already gone: fine
-            {
-                "region": "ap-northeast-2",
-                "db_type": "instance",
-                "snapshot_id": "gone",
-                "resource_id": PROD,
-                "reason": "t",
-            }
-        ],
-    }
+    plan = report_plan(local_stack, deleting([*names[:2], "gone"]))  # "gone": already gone is fine
     op = RetentionApplyOperator(task_id="apply", plan=plan)
     outcomes = throttle(op.client("ap-northeast-2"), "DeleteDBSnapshot", times=3)
 
@@ -165,24 +146,23 @@ def test_throttled_deletes_complete_without_deleting_twice_or_extra(fleet, rds):
     assert _names(rds) == {names[2], names[3], "dba-hand-made"}
 
 
-def test_apply_skips_a_snapshot_that_lost_its_managed_tag(fleet, rds):
+def test_apply_skips_a_snapshot_that_lost_its_managed_tag(fleet, rds, local_stack):
     names = _seed_snapshots(rds)
     arn = rds.describe_db_snapshots(DBSnapshotIdentifier=names[0])["DBSnapshots"][0]["DBSnapshotArn"]
     rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["backstop:managed"])
-    plan = {
-        "dry_run": False,
-        "deletions": [
-            {
-                "region": "ap-northeast-2",
-                "db_type": "instance",
-                "snapshot_id": names[0],
-                "resource_id": PROD,
-                "reason": "t",
-            }
-        ],
-    }
+    plan = report_plan(local_stack, deleting([names[0]]))
     result = RetentionApplyOperator(task_id="apply", plan=plan).execute({"run_id": "t"})
     assert result["skipped"] == [names[0]] and names[0] in _names(rds)
+
+
+def test_apply_still_takes_a_plan_with_inline_deletions(fleet, rds):
+    """The XCom of a plan task from before the report pointer (a run that spans an upgrade)."""
+    names = _seed_snapshots(rds)
+    item = {"region": "ap-northeast-2", "db_type": "instance", "resource_id": PROD, "reason": "t"}
+    plan = {"dry_run": False, "deletions": [{**item, "snapshot_id": n} for n in names[:2]]}
+    result = RetentionApplyOperator(task_id="apply", plan=plan).execute({"run_id": "t"})
+    assert result["deleted"] == names[:2]
+    assert _names(rds) == {names[2], names[3], "dba-hand-made"}
 
 
 def test_source_of_a_copy_in_flight_is_kept(fleet, rds, local_stack):
@@ -212,5 +192,7 @@ def test_source_of_a_copy_in_flight_is_kept(fleet, rds, local_stack):
     op.client("ap-northeast-1").meta.events.register("after-call.rds.DescribeDBSnapshots", still_copying)
     result = op.execute({"run_id": "t", "params": {"dry_run": False}, "logical_date": None, "dag_run": None})
 
-    deleted = {d["snapshot_id"] for d in result["deletions"] if d["region"] == "ap-northeast-2"}
+    s3 = boto3.client("s3", region_name="ap-northeast-2", endpoint_url=local_stack.aws_endpoint_url)
+    planned = list(read_deletions(s3, result["report"], etag=result["report_etag"]))
+    deleted = {d["snapshot_id"] for d in planned if d["region"] == "ap-northeast-2"}
     assert deleted == {names[1]}  # names[0] would go too, but a copy of it is still in flight
