@@ -37,13 +37,6 @@ WAITER_PARAMETERS = {"deferrable", "waiter_delay", "waiter_max_attempts"}
 WAITER_LIKE = re.compile(r"wait|poll|attempt|interval|deferr")
 
 OPERATORS = operator_classes()
-# Declared as (*BackstopAwsOperator.template_fields, "own", ...): right fields, not in the
-# provider's (sorted) order. The fix is `template_fields = aws_template_fields("own", ...)` in each
-# slice's operators.py; strict, so each entry must go once its slice is fixed.
-UNSORTED_TEMPLATE_FIELDS = {
-    "RetentionApplyOperator",
-    "RetentionPlanOperator",
-}
 
 
 def _id(cls: type) -> str:
@@ -83,21 +76,7 @@ def test_no_operator_redeclares_an_aws_parameter_differently(cls):
         assert ours[name].default == provider[name].default, name
 
 
-@pytest.mark.parametrize(
-    "cls",
-    [
-        pytest.param(
-            cls,
-            marks=pytest.mark.xfail(
-                strict=True, reason="template_fields not built with aws_template_fields (slice fix pending)"
-            ),
-        )
-        if cls.__name__ in UNSORTED_TEMPLATE_FIELDS
-        else cls
-        for cls in OPERATORS
-    ],
-    ids=_id,
-)
+@pytest.mark.parametrize("cls", OPERATORS, ids=_id)
 def test_template_fields_are_the_providers_aws_template_fields(cls):
     own = [f for f in cls.template_fields if f not in {"aws_conn_id", "region_name", "verify"}]
     assert tuple(cls.template_fields) == aws_template_fields(*own)

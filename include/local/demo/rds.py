@@ -150,11 +150,13 @@ def summarize_prune(world: World, result: RunResult) -> Lines:
                 lines.append(f"  halted {halted}")
         if row.task_id == "apply_retention" and xcom:
             if xcom.get("dry_run"):
-                lines.append(f"apply: dry run, {len(xcom['would_delete'])} would be deleted, nothing deleted")
-            else:
+                # counts, not len(): the name lists in the XCom are capped at 100
                 lines.append(
-                    f"apply: deleted {len(xcom['deleted'])}, already gone {len(xcom['already_gone'])}"
+                    f"apply: dry run, {xcom['counts']['would_delete']} would be deleted, nothing deleted"
                 )
+            else:
+                counts = xcom["counts"]
+                lines.append(f"apply: deleted {counts['deleted']}, already gone {counts['already_gone']}")
     lines.append(f"manual snapshots now in ap-northeast-2: {', '.join(sorted(_manual_names(world)))}")
     return lines
 

@@ -23,7 +23,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from backstop.airflow.operators import BackstopAwsOperator
+from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
 from backstop.aws.hooks import RDS_HOOK, S3_HOOK, LazyHookClass, make_hook
 from backstop.aws.rds_snapshots import delete_snapshot, error_code, list_snapshots
 from backstop.naming import SOURCE_ARN_TAG, is_managed
@@ -78,7 +78,7 @@ class RetentionPlanOperator(BackstopAwsOperator):
 
     aws_hook_class = LazyHookClass(S3_HOOK)
     regional_hook_class = LazyHookClass(RDS_HOOK)  # client(region): RDS in each region
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "regions", "report_bucket")
+    template_fields: Sequence[str] = aws_template_fields("regions", "report_bucket")
 
     def __init__(
         self,
@@ -220,7 +220,7 @@ class RetentionApplyOperator(BackstopAwsOperator):
     """
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
-    template_fields: Sequence[str] = (*BackstopAwsOperator.template_fields, "plan")
+    template_fields: Sequence[str] = aws_template_fields("plan")
 
     def __init__(self, *, plan: Any, max_workers: int = 8, **kwargs: Any) -> None:
         super().__init__(**kwargs)

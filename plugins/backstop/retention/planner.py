@@ -30,9 +30,7 @@ from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from backstop.naming import POLICY_TAG, is_managed
-
-RESTORE_VERIFIED_TAG = "backstop:restore-verified"
+from backstop.naming import POLICY_TAG, RESTORE_VERIFIED_TAG, is_managed
 
 PERIODS = ("daily", "weekly", "monthly", "yearly")
 KEEP, DELETE, IGNORE = "keep", "delete", "ignore"
