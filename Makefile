@@ -23,7 +23,7 @@ help:
 	@echo "make down      stop the local stack started by make up"
 	@echo "make validate  check include/backup_policy.yaml (or BACKSTOP_POLICY_FILE)"
 	@echo "make lint      ruff check + format check"
-	@echo "make bench     print the benchmark figures"
+	@echo "make bench     print every benchmark's figures (parse, retention, triggerer, fleet: ~10 min)"
 
 $(STAMP): requirements-lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ lock:
 
 bench: $(STAMP)
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/retention.py
+	$(BIN)/python bench/triggerer.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	-$(BIN)/python -m include.local.stack down 2>/dev/null
