@@ -13,6 +13,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from backstop.airflow.slack import context_line, fields, section
+
 
 def report_key(kind: str, name: str, run_id: str, when: datetime) -> str:
     folder = "drills" if kind in ("pitr", "dr_snapshot") else "restores"
@@ -64,20 +66,19 @@ def summary_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:
         lines.append(
             f"• `{check['name']}` {mark}: observed `{check.get('observed')}` ({check.get('message')})"
         )
-    fields = [
-        {"type": "mrkdwn", "text": f"*Source*\n`{report.get('source')}`"},
-        {"type": "mrkdwn", "text": f"*Restored as*\n`{report.get('instance_id') or '-'}`"},
-        {"type": "mrkdwn", "text": f"*RTO*\n{duration_text(report.get('rto_seconds'))}"},
-        {"type": "mrkdwn", "text": f"*RPO*\n{duration_text(report.get('rpo_seconds'))}"},
-    ]
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {summary_text(report)}"}},
-        {"type": "section", "fields": fields},
+        section(f"{icon} {summary_text(report)}"),
+        fields(
+            [
+                ("Source", f"`{report.get('source')}`"),
+                ("Restored as", f"`{report.get('instance_id') or '-'}`"),
+                ("RTO", duration_text(report.get("rto_seconds"))),
+                ("RPO", duration_text(report.get("rpo_seconds"))),
+            ]
+        ),
     ]
     if lines:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}})
+        blocks.append(section("\n".join(lines)))
     if report.get("report_uri"):
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Report `{report['report_uri']}`"}]}
-        )
+        blocks.append(context_line(f"Report `{report['report_uri']}`"))
     return blocks

@@ -64,6 +64,36 @@ def post_message(
     return True
 
 
+# --- Block Kit pieces: every Backstop message (failure alert, drill summary, retention halt) is
+# built from these, so the look of a message is decided here once.
+
+SECTION_LIMIT = 2900  # Slack refuses a section text over 3000 characters
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}}
+
+
+def fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """A section of labelled fields: [("DAG", "`rds_weekly_snapshot`"), ...]."""
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs]}
+
+
+def context_line(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def link_button(label: str, url: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "elements": [{"type": "button", "text": {"type": "plain_text", "text": label}, "url": url}],
+    }
+
+
 def _first_line(error: BaseException | str | None) -> str:
     if error is None:
         return "(no exception recorded)"
@@ -99,26 +129,18 @@ def failure_blocks(context: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]
     log_url = getattr(ti, "log_url", None)
     text = f"Backstop task failed: {dag_id}.{task_id} ({resource}): {error}"
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": ":rotating_light: Backstop task failed"}},
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*DAG*\n`{dag_id}`"},
-                {"type": "mrkdwn", "text": f"*Task*\n`{task_id}`"},
-                {"type": "mrkdwn", "text": f"*Resource*\n`{resource}`"},
-                {"type": "mrkdwn", "text": f"*Try*\n{try_number} of {max_tries}"},
-            ],
-        },
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Error*\n```{error}```"}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Run `{run_id}`"}]},
+        header(":rotating_light: Backstop task failed"),
+        fields(
+            [
+                ("DAG", f"`{dag_id}`"),
+                ("Task", f"`{task_id}`"),
+                ("Resource", f"`{resource}`"),
+                ("Try", f"{try_number} of {max_tries}"),
+            ]
+        ),
+        section(f"*Error*\n```{error}```"),
+        context_line(f"Run `{run_id}`"),
     ]
     if log_url:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": "Open log"}, "url": log_url}
-                ],
-            }
-        )
+        blocks.append(link_button("Open log", log_url))
     return text, blocks

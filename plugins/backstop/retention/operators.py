@@ -184,14 +184,14 @@ class RetentionPlanOperator(BackstopAwsOperator):
     def _alert_halted(self, plan: Any, context: Context) -> None:
         if not plan.halted:
             return
-        from backstop.airflow.slack import post_message
+        from backstop.airflow.slack import context_line, header, post_message, section
 
         lines = [f"• `{g.resource_id}` in {g.region} ({g.status}): {g.message}" for g in plan.halted]
         text = f"Backstop retention: pruning stopped for {len(lines)} resource(s)"
         blocks = [
-            {"type": "header", "text": {"type": "plain_text", "text": ":warning: " + text}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Run `{context.get('run_id')}`"}]},
+            header(":warning: " + text),
+            section("\n".join(lines)),
+            context_line(f"Run `{context.get('run_id')}`"),
         ]
         for line in lines:
             self.log.warning("Pruning stopped: %s", line)
