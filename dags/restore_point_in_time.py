@@ -50,7 +50,10 @@ if form is not None:
             "target_instance_id": Param(
                 "",
                 type=["null", "string"],
-                description="new instance id; empty = <source>-restore-<YYYYMMDDHHMM>",
+                # The IAM policy lets Backstop tag (and so later delete) only instances named
+                # like its own: a restore must contain "-restore-" (include/iam/README.md).
+                pattern=r"^$|^[a-zA-Z][a-zA-Z0-9-]*-restore-[a-zA-Z0-9-]*[a-zA-Z0-9]$",
+                description="new instance id, containing '-restore-'; empty = <source>-restore-<YYYYMMDDHHMM>",
             ),
             "instance_class": Param(
                 "db.t4g.medium", type="string", description="instance class of the restore"
