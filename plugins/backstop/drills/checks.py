@@ -193,9 +193,19 @@ def evaluate(check: CheckSpec, value: Any, reference: datetime) -> tuple[bool, s
 
 
 def run_check(conn: Any, check: CheckSpec, reference: datetime) -> CheckResult:
+    """One check in its own READ ONLY transaction, always rolled back.
+
+    The session's read-only default is not enough: a check could turn it off
+    (`set_config('default_transaction_read_only', 'off', false)`) for the checks after it. Each
+    transaction here is declared READ ONLY itself, with its own statement timeout, and is rolled
+    back whatever the query did.
+    """
     started = time.monotonic()
     try:
-        row = conn.execute(check.sql).fetchone()
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            row = conn.execute(check.sql).fetchone()
         value = row[0] if row else None
         passed, message, newest = evaluate(check, value, reference)
         observed = _json_value(value)
