@@ -121,3 +121,17 @@ def test_cleanup_is_unconfirmed_only_when_a_drill_teardown_left_no_result():
     assert problem.startswith(
         "the drill instance i-drill was not confirmed deleted (task d.delete_instance failed"
     )
+
+
+def test_copy_back_errors_carry_no_row_data():
+    """Issue "Trust": up to 1,500 characters of psql stderr (row values) went into the alert."""
+    from backstop.drills.manual import redact_pg_error
+
+    stderr = (
+        'psql:/tmp/dump.sql:42: ERROR:  duplicate key value violates unique constraint "users_pkey"\n'
+        "DETAIL:  Key (email)=(ceo@triflow.example) already exists.\n"
+        'CONTEXT:  COPY users, line 3: "3\tceo@triflow.example\tsecret-hash"\n'
+    )
+    text = redact_pg_error(stderr)
+    assert "duplicate key value" in text
+    assert "ceo@triflow.example" not in text and "secret-hash" not in text

@@ -10,6 +10,7 @@ drill, so the orphan sweeper never deletes it).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from datetime import UTC, datetime
@@ -176,7 +177,21 @@ class CopyBackOperator(PlanStepOperator):
     def _run(self, argv: list[str], env: dict[str, str], what: str) -> None:
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:
-            raise AirflowException(f"{what} failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
+            raise AirflowException(f"{what} failed ({done.returncode}): {redact_pg_error(done.stderr)}")
+
+
+def redact_pg_error(stderr: str) -> str:
+    """The ERROR lines of pg_dump/psql output, without row data.
+
+    PostgreSQL puts row values in DETAIL/CONTEXT lines ("Key (email)=(a@b.c) already exists",
+    "COPY workflows, line 3: ..."); those go to no exception, log line or Slack alert.
+    """
+    kept = []
+    for line in stderr.splitlines():
+        text = line.strip()
+        if "ERROR:" in text or "FATAL:" in text or text.startswith(("pg_dump:", "psql:")):
+            kept.append(re.sub(r"\(([^()]*)\)=\(([^()]*)\)", r"(\1)=(...)", text.split("DETAIL:")[0]))
+    return ("; ".join(kept) or "(no error line; see the task log for the exit code)")[:500]
 
 
 def _connection_args(target: Any, username: str) -> list[str]:
