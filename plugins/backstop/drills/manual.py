@@ -54,6 +54,7 @@ class ManualRestorePlanOperator(BackstopAwsOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         params = context["params"]
         source_id = params.get("source")
+        self.resource_id = str(source_id or "-")  # what a failure alert names
         instance_class = params.get("instance_class") or DEFAULT_INSTANCE_CLASS
         started = datetime.now(UTC)
         if source_id not in self.sources:
