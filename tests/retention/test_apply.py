@@ -228,3 +228,18 @@ def test_a_stopped_task_starts_no_more_deletes(fleet, rds, local_stack, monkeypa
     with pytest.raises(_Stop):
         op.execute({"run_id": "t"})
     assert len(manual(rds)) > 20  # the few in flight may finish; the queued rest never start
+
+
+def test_an_old_plan_is_refused_and_nothing_is_deleted(fleet, rds, local_stack):
+    """Issue "Trust" 7: clearing apply_retention of a past run deleted by that run's plan, made
+    before newer snapshots, copies and drills changed what must be kept. A plan older than
+    MAX_PLAN_AGE is refused; plan and apply must run again together."""
+    from datetime import UTC, datetime, timedelta
+
+    names = seed(rds, 4)
+    xcom = report_plan(local_stack, deleting(names[:2]))
+    stale = {**xcom, "planned_at": (datetime.now(UTC) - timedelta(days=2)).isoformat()}
+
+    with pytest.raises(AirflowFailException, match="plan_retention and apply_retention together"):
+        RetentionApplyOperator(task_id="apply", plan=stale).execute({"run_id": "t"})
+    assert manual(rds) == set(names)

@@ -155,14 +155,15 @@ def test_apply_skips_a_snapshot_that_lost_its_managed_tag(fleet, rds, local_stac
     assert result["skipped"] == [names[0]] and names[0] in _names(rds)
 
 
-def test_apply_still_takes_a_plan_with_inline_deletions(fleet, rds):
-    """The XCom of a plan task from before the report pointer (a run that spans an upgrade)."""
+def test_apply_refuses_a_plan_from_before_the_upgrade(fleet, rds):
+    """The XCom of a plan task from before the report pointer (a run that spans an upgrade) has no
+    planning time: its age cannot be proved, so it is refused (safe side) and nothing is deleted."""
     names = _seed_snapshots(rds)
     item = {"region": "ap-northeast-2", "db_type": "instance", "resource_id": PROD, "reason": "t"}
     plan = {"dry_run": False, "deletions": [{**item, "snapshot_id": n} for n in names[:2]]}
-    result = RetentionApplyOperator(task_id="apply", plan=plan).execute({"run_id": "t"})
-    assert result["deleted"] == names[:2]
-    assert _names(rds) == {names[2], names[3], "dba-hand-made"}
+    with pytest.raises(AirflowFailException, match="unknown age"):
+        RetentionApplyOperator(task_id="apply", plan=plan).execute({"run_id": "t"})
+    assert _names(rds) == {*names, "dba-hand-made"}
 
 
 def test_source_of_a_copy_in_flight_is_kept(fleet, rds, local_stack):

@@ -132,7 +132,7 @@ def test_xcom_is_a_pointer_and_counts_whatever_the_size():
         plan = plan_retention(snapshots_of(resources, 20, stale_every=4), RULES, NOW)
         xcom = plan_xcom(plan, written, dry_run=False)
         assert set(xcom) == {
-            "dry_run", "report", "report_etag", "report_version", "report_bytes", "counts", "halted",
+            "dry_run", "planned_at", "report", "report_etag", "report_version", "report_bytes", "counts", "halted",
             "halted_total",
         }  # fmt: skip
         assert xcom["halted_total"] == len(plan.halted) and len(xcom["halted"]) == min(20, len(plan.halted))

@@ -60,6 +60,10 @@ def plan_time(context: Context) -> datetime:
     return max(wall, datetime.fromtimestamp(when.timestamp(), UTC))
 
 
+# A plan older than this is not applied (a cleared apply task of a past run must re-plan).
+MAX_PLAN_AGE = timedelta(hours=6)
+
+
 class RetentionPlanOperator(BackstopAwsOperator):
     """Inventory snapshots, plan retention, report the plan; returns a pointer to the report.
 
@@ -262,10 +266,25 @@ class RetentionApplyOperator(BackstopAwsOperator):
             return int(counts["delete"])
         return len(self.plan.get("deletions") or ())
 
+    def check_fresh(self) -> None:
+        """Refuse a plan older than MAX_PLAN_AGE: since then new backups, copies and drills may
+        have changed what min_keep, in-flight copies and restore-verified must keep."""
+        made = self.plan.get("planned_at")
+        age = datetime.now(UTC) - datetime.fromisoformat(made) if made else None
+        if age is None or age > MAX_PLAN_AGE:
+            shown = f"{age.total_seconds() / 3600:.1f} h old" if age is not None else "of unknown age"
+            raise AirflowFailException(
+                f"The retention plan {self.plan.get('report')} is {shown} (limit "
+                f"{MAX_PLAN_AGE.total_seconds() / 3600:.0f} h); deleting by it could delete what is now "
+                "needed. Clear plan_retention and apply_retention together to plan afresh."
+            )
+
     def execute(self, context: Context) -> dict[str, Any]:
         from backstop.retention.report import ReportError
 
         planned = self.planned()
+        if not self.plan["dry_run"]:
+            self.check_fresh()
         report = self.plan.get("report")
         try:
             if self.plan["dry_run"]:

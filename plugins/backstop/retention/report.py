@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
@@ -269,6 +269,8 @@ def plan_xcom(
     halted = plan.halted
     return {
         "dry_run": dry_run,
+        # wall-clock time of planning (the plan's own "now" may be a future logical date)
+        "planned_at": datetime.now(UTC).isoformat(),
         "report": written.uri,
         "report_etag": written.etag,
         "report_version": written.version_id,
