@@ -4,6 +4,7 @@ model (the typed models), loader (YAML to models, PolicyError, the file's locati
 (what the DAG files need from it, computed once), `python -m backstop.policy validate`.
 """
 
+from backstop.policy.fields import RDS_IDENTIFIER
 from backstop.policy.loader import (
     DEFAULT_POLICY_PATH,
     POLICY_ENV_VAR,
@@ -12,7 +13,7 @@ from backstop.policy.loader import (
     parse_policy,
     policy_path,
 )
-from backstop.policy.model import RDS_IDENTIFIER, BackupPolicy, Drill, SnapshotPolicy
+from backstop.policy.model import BackupPolicy, Drill, SnapshotPolicy
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
