@@ -13,7 +13,7 @@ from airflow.sdk import DAG, Param
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
 from backstop.policy import load_policy
-from backstop.policy.views import retention_rules, snapshot_regions
+from backstop.policy.views import policy_channels, retention_rules, snapshot_regions
 from backstop.retention.operators import RetentionApplyOperator, RetentionPlanOperator
 
 policy = load_policy()
@@ -41,6 +41,7 @@ if policy.rds_snapshots:
             rules=retention_rules(policy),
             report_bucket=policy.defaults.report_bucket,
             alert_channel=policy.defaults.slack.channel,
+            policy_channels=policy_channels(policy),
             slack_conn_id=policy.defaults.slack.conn_id,
             clock_skew_seconds=policy.defaults.clock_skew_tolerance.total_seconds(),
         )

@@ -111,6 +111,19 @@ def test_stale_backups_halt_pruning_and_tell_slack(prune_dag, rds, slack):
     assert PROD in message["text"] and "halted" in message["text"]
 
 
+def test_a_halt_alerts_the_policys_own_channel(airflow_db, fleet, rds, slack, tmp_path, monkeypatch):
+    """Issue "Trust" 5: retention alerts went to the default channel, not the policy's slack_channel."""
+    policy = _shipped_policy()
+    policy["rds_snapshots"][0]["slack_channel"] = "#dba-oncall"
+    dag = load_dag("retention_prune.py", "retention_prune", policy, tmp_path, monkeypatch)
+    _seed_snapshots(rds)
+
+    dag.test(logical_date=datetime.now(UTC) + timedelta(days=10), run_conf={"dry_run": False})
+
+    (message,) = slack.messages()
+    assert message["channel"] == "#dba-oncall" and PROD in message["text"]
+
+
 def test_clock_skew_aborts_the_whole_run(fleet, rds):
     """A snapshot dated an hour ahead (rewritten in the real DescribeDBSnapshots response)."""
     names = _seed_snapshots(rds)

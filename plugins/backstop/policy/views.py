@@ -79,3 +79,8 @@ def copy_destinations(policy: BackupPolicy) -> dict[str, list[dict[str, Any]]]:
                 }
             )
     return dict(sorted(destinations.items()))
+
+
+def policy_channels(policy: BackupPolicy) -> dict[str, str]:
+    """Snapshot policy name -> its own Slack channel, for policies that set `slack_channel`."""
+    return {item.name: item.slack_channel for item in policy.rds_snapshots if item.slack_channel}

@@ -71,7 +71,8 @@ class RetentionPlanOperator(BackstopAwsOperator):
     :param rules: policy name -> rules dict (keep, min_keep, max_staleness in seconds,
         timezone), as `backstop.policy.views.retention_rules` builds them.
     :param report_bucket: S3 bucket for the JSON plan (reports/retention/...).
-    :param alert_channel: Slack channel for halted/refused pruning.
+    :param alert_channel: Slack channel for halted/refused pruning (policies without their own).
+    :param policy_channels: policy name -> its `slack_channel`: a halt is told to that channel.
     :param slack_conn_id: Airflow connection holding the Slack token.
     :param clock_skew_seconds: a snapshot created further in the future aborts the run.
     :param report_part_bytes: the report is uploaded in parts of this size (S3 minimum 5 MiB).
@@ -91,6 +92,7 @@ class RetentionPlanOperator(BackstopAwsOperator):
         rules: dict[str, dict[str, Any] | None],
         report_bucket: str,
         alert_channel: str,
+        policy_channels: dict[str, str] | None = None,
         slack_conn_id: str = "slack_api_default",
         clock_skew_seconds: float = 300,
         report_part_bytes: int | None = None,
@@ -106,6 +108,13 @@ class RetentionPlanOperator(BackstopAwsOperator):
         self.rules = rules
         self.report_bucket = report_bucket
         self.alert_channel = alert_channel
+        self.policy_channels = dict(policy_channels or {})
+
+    @property
+    def resource_id(self) -> str:
+        """What a failure alert names: the managed snapshots being planned, by region."""
+        regions = self.regions if isinstance(self.regions, list) else [str(self.regions)]
+        return "managed snapshots in " + ", ".join(regions)
         self.slack_conn_id = slack_conn_id
         self.clock_skew_seconds = clock_skew_seconds
 
@@ -190,16 +199,20 @@ class RetentionPlanOperator(BackstopAwsOperator):
             return
         from backstop.airflow.slack import context_line, header, post_message, section
 
-        lines = [f"• `{g.resource_id}` in {g.region} ({g.status}): {g.message}" for g in plan.halted]
-        text = f"Backstop retention: pruning stopped for {len(lines)} resource(s)"
-        blocks = [
-            header(":warning: " + text),
-            section("\n".join(lines)),
-            context_line(f"Run `{context.get('run_id')}`"),
-        ]
-        for line in lines:
+        by_channel: dict[str, list[str]] = {}
+        for g in plan.halted:
+            line = f"• `{g.resource_id}` in {g.region} ({g.status}): {g.message}"
             self.log.warning("Pruning stopped: %s", line)
-        post_message(self.alert_channel, text + ": " + "; ".join(lines)[:1000], blocks, self.slack_conn_id)
+            channel = self.policy_channels.get(g.policy or "") or self.alert_channel
+            by_channel.setdefault(channel, []).append(line)
+        for channel, lines in sorted(by_channel.items()):
+            text = f"Backstop retention: pruning stopped for {len(lines)} resource(s)"
+            blocks = [
+                header(":warning: " + text),
+                section("\n".join(lines)),
+                context_line(f"Run `{context.get('run_id')}`"),
+            ]
+            post_message(channel, text + ": " + "; ".join(lines)[:1000], blocks, self.slack_conn_id)
 
 
 class RetentionApplyOperator(BackstopAwsOperator):
