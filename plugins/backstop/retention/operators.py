@@ -109,14 +109,14 @@ class RetentionPlanOperator(BackstopAwsOperator):
         self.report_bucket = report_bucket
         self.alert_channel = alert_channel
         self.policy_channels = dict(policy_channels or {})
+        self.slack_conn_id = slack_conn_id
+        self.clock_skew_seconds = clock_skew_seconds
 
     @property
     def resource_id(self) -> str:
         """What a failure alert names: the managed snapshots being planned, by region."""
         regions = self.regions if isinstance(self.regions, list) else [str(self.regions)]
         return "managed snapshots in " + ", ".join(regions)
-        self.slack_conn_id = slack_conn_id
-        self.clock_skew_seconds = clock_skew_seconds
 
     def inventory(self) -> list[Any]:
         from backstop.retention.planner import SnapshotRecord
