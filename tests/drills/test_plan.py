@@ -88,3 +88,14 @@ def test_drill_views_of_the_shipped_policy():
     assert form.sources["triflow-ai-production-db"] == pitr  # a pitr drill's settings win
     assert form.check_names == ["heartbeat-fresh", "workflows-present"]
     assert drill_regions(policy) == ["ap-northeast-1", "ap-northeast-2"]
+
+
+def test_drills_of_one_source_in_two_regions_get_two_local_clones():
+    """The PITR drill (source region) and the DR-copy drill (DR region) restore instances of the
+    same name; their emulated databases used to collide (UniqueViolation ... already exists)."""
+    from backstop.drills.dataplane import clone_name, instance_region
+
+    name = "triflow-ai-production-db-drill-20261206"
+    assert clone_name(name, "ap-northeast-2") != clone_name(name, "ap-northeast-1")
+    assert len(clone_name(name, "ap-northeast-2")) <= 63  # PostgreSQL's identifier limit
+    assert instance_region({"DBInstanceArn": f"arn:aws:rds:ap-northeast-1:123:db:{name}"}) == "ap-northeast-1"

@@ -74,9 +74,18 @@ def local_config() -> dict[str, Any] | None:
     return config
 
 
-def clone_name(instance_id: str) -> str:
-    """The emulated database of a restored instance: `rds_<identifier with underscores>`."""
-    return "rds_" + re.sub(r"[^a-z0-9_]", "_", instance_id.lower())[:59]
+def clone_name(instance_id: str, region: str) -> str:
+    """The emulated database of a restored instance: `rds_<region>_<identifier>`, underscored.
+
+    The region is part of it: a PITR drill (source region) and a DR-copy drill (DR region) of one
+    source restore instances of the same name, which must not share one emulated database.
+    """
+    return "rds_" + re.sub(r"[^a-z0-9_]", "_", f"{region}_{instance_id}".lower())[:59]
+
+
+def instance_region(instance: dict[str, Any]) -> str:
+    """The region of a described instance (from its ARN: arn:aws:rds:<region>:...)."""
+    return str(instance.get("DBInstanceArn", "arn:aws:rds:unknown:")).split(":")[3]
 
 
 def restored_target(instance: dict[str, Any], database: str) -> PgTarget:
@@ -84,7 +93,10 @@ def restored_target(instance: dict[str, Any], database: str) -> PgTarget:
     config = local_config()
     if config is not None:
         return PgTarget(
-            config["host"], int(config["port"]), clone_name(instance["DBInstanceIdentifier"]), True
+            config["host"],
+            int(config["port"]),
+            clone_name(instance["DBInstanceIdentifier"], instance_region(instance)),
+            True,
         )
     endpoint = instance.get("Endpoint") or {}
     if not endpoint.get("Address"):
@@ -105,28 +117,28 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def on_restored(instance_id: str) -> str | None:
+def on_restored(instance_id: str, region: str) -> str | None:
     """Local data plane only: clone the source database for a just-restored instance.
 
     Returns the clone's name, or None on the AWS path (RDS did the restore). A clone left by
     an earlier try of the same instance is replaced.
     """
-    return _reset_clone(instance_id, clone_source=True)
+    return _reset_clone(instance_id, region, clone_source=True)
 
 
-def on_deleted(instance_id: str) -> str | None:
+def on_deleted(instance_id: str, region: str) -> str | None:
     """Local data plane only: drop the clone of a deleted instance."""
-    return _reset_clone(instance_id, clone_source=False)
+    return _reset_clone(instance_id, region, clone_source=False)
 
 
-def _reset_clone(instance_id: str, *, clone_source: bool) -> str | None:
+def _reset_clone(instance_id: str, region: str, *, clone_source: bool) -> str | None:
     """Drop the instance's clone, then (clone_source) create it afresh from the source database."""
     config = local_config()
     if config is None:
         return None
     import psycopg
 
-    name = clone_name(instance_id)
+    name = clone_name(instance_id, region)
     with psycopg.connect(config["admin_dsn"], autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
         if clone_source:

@@ -48,6 +48,6 @@ def delete_drill_instance(client: Any, instance: dict[str, Any], log: Any) -> No
     if not delete_instance(client, instance):
         return  # already gone
     log.info("Deleting %s (skip final snapshot, delete automated backups)", identifier)
-    dropped = dataplane.on_deleted(identifier)
+    dropped = dataplane.on_deleted(identifier, client.meta.region_name)
     if dropped:
         log.info("Local data plane (emulation): dropped database %s", dropped)

@@ -151,7 +151,7 @@ class DrillRestoreOperator(PlanStepOperator):
             instance = existing
         else:
             instance = self._restore(client, plan)
-        clone = dataplane.on_restored(target)
+        clone = dataplane.on_restored(target, plan.restore_region)
         if clone:
             self.log.info("Local data plane (emulation): cloned %s into database %s", plan.source, clone)
         return {
