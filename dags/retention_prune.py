@@ -4,7 +4,8 @@ Daily. `plan_retention` lists snapshots in the source and DR regions, plans with
 planner (backstop.retention.planner), prints the plan table, streams it to the report bucket and
 tells Slack when pruning of a resource is halted; its XCom is a pointer to that report.
 `apply_retention` reads the deletions back from the report and deletes them (a few at a time).
-`dry_run` (empty = dry run when triggered by hand, real run on the schedule). Wiring only.
+Manual runs are dry runs unless `confirm_delete` is typed as DELETE; scheduled runs delete;
+`dry_run` can only force a dry run. Wiring only.
 """
 
 from __future__ import annotations
@@ -26,10 +27,19 @@ if policy.rds_snapshots:
         doc_md=__doc__,
         params={
             "dry_run": Param(
-                None,
-                type=["null", "boolean"],
-                description="Empty: dry run when triggered by hand, real deletions on the schedule.",
-            )
+                False,
+                type="boolean",
+                title="Force a dry run",
+                description="On: plan and report only, also on the schedule. Off changes nothing: a run "
+                "triggered by hand is a dry run anyway unless confirm_delete says DELETE.",
+            ),
+            "confirm_delete": Param(
+                "",
+                type="string",
+                title="Type DELETE to delete on this manual run",
+                description="Manual runs only plan. To delete what the plan says, type DELETE here "
+                "(scheduled runs delete without it).",
+            ),
         },
         **dag_kwargs(policy, tags=["rds", "retention"]),
     ) as dag:

@@ -50,7 +50,8 @@ def plan_now(dry_run: bool = False) -> dict:
         alert_channel="#triflow-alerts",
     )
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    context = {"run_id": "t", "params": {"dry_run": dry_run}, "logical_date": tomorrow, "dag_run": None}
+    params = {"dry_run": True} if dry_run else {"confirm_delete": "DELETE"}
+    context = {"run_id": "t", "params": params, "logical_date": tomorrow, "dag_run": None}
     return op.execute(context)
 
 

@@ -73,7 +73,7 @@ def test_real_run_deletes_only_what_the_plan_says(prune_dag, rds, slack, local_s
     names = _seed_snapshots(rds)
     tomorrow = datetime.now(UTC) + timedelta(days=1)
 
-    dag_run = prune_dag.test(logical_date=tomorrow, run_conf={"dry_run": False})
+    dag_run = prune_dag.test(logical_date=tomorrow, run_conf={"confirm_delete": "DELETE"})
 
     assert dag_run.state == "success"
     # weekly/monthly/yearly rules keep the newest; min_keep 2 keeps the second newest.
@@ -99,11 +99,27 @@ def test_manual_run_defaults_to_a_dry_run(prune_dag, rds, local_stack):
     assert report["counts"]["delete"] == 2  # what a real run would delete
 
 
+def test_a_manual_run_deletes_only_with_the_typed_confirmation(prune_dag, rds, local_stack):
+    """No UI toggle enables deletion: `dry_run` switched on and off again sends false, which used
+    to mean "delete". A manual run deletes only when `confirm_delete` is typed as DELETE."""
+    names = _seed_snapshots(rds)
+    later = datetime.now(UTC) + timedelta(days=1)
+
+    prune_dag.test(logical_date=later, run_conf={"dry_run": False})
+    assert _names(rds) == {*names, "dba-hand-made"}  # still a dry run
+
+    prune_dag.test(logical_date=later + timedelta(minutes=1), run_conf={"confirm_delete": "delete"})
+    assert _names(rds) == {*names, "dba-hand-made"}  # not the exact word: still a dry run
+
+    prune_dag.test(logical_date=later + timedelta(minutes=2), run_conf={"confirm_delete": "DELETE"})
+    assert _names(rds) == {names[2], names[3], "dba-hand-made"}
+
+
 def test_stale_backups_halt_pruning_and_tell_slack(prune_dag, rds, slack):
     names = _seed_snapshots(rds)
     ten_days_later = datetime.now(UTC) + timedelta(days=10)  # weekly max_age is 8d
 
-    dag_run = prune_dag.test(logical_date=ten_days_later, run_conf={"dry_run": False})
+    dag_run = prune_dag.test(logical_date=ten_days_later, run_conf={"confirm_delete": "DELETE"})
 
     assert dag_run.state == "success"
     assert _names(rds) == {*names, "dba-hand-made"}
@@ -118,7 +134,7 @@ def test_a_halt_alerts_the_policys_own_channel(airflow_db, fleet, rds, slack, tm
     dag = load_dag("retention_prune.py", "retention_prune", policy, tmp_path, monkeypatch)
     _seed_snapshots(rds)
 
-    dag.test(logical_date=datetime.now(UTC) + timedelta(days=10), run_conf={"dry_run": False})
+    dag.test(logical_date=datetime.now(UTC) + timedelta(days=10), run_conf={"confirm_delete": "DELETE"})
 
     (message,) = slack.messages()
     assert message["channel"] == "#dba-oncall" and PROD in message["text"]
@@ -142,7 +158,9 @@ def test_clock_skew_aborts_the_whole_run(fleet, rds):
 
     op.client("ap-northeast-2").meta.events.register("after-call.rds.DescribeDBSnapshots", one_hour_ahead)
     with pytest.raises(AirflowFailException, match=f"Retention aborted, nothing deleted: .*{names[1]}"):
-        op.execute({"run_id": "t", "params": {"dry_run": False}, "logical_date": None, "dag_run": None})
+        op.execute(
+            {"run_id": "t", "params": {"confirm_delete": "DELETE"}, "logical_date": None, "dag_run": None}
+        )
     assert _names(rds) == {*names, "dba-hand-made"}
 
 
@@ -204,7 +222,9 @@ def test_source_of_a_copy_in_flight_is_kept(fleet, rds, local_stack):
             snapshot["Status"] = "copying"
 
     op.client("ap-northeast-1").meta.events.register("after-call.rds.DescribeDBSnapshots", still_copying)
-    result = op.execute({"run_id": "t", "params": {"dry_run": False}, "logical_date": None, "dag_run": None})
+    result = op.execute(
+        {"run_id": "t", "params": {"confirm_delete": "DELETE"}, "logical_date": None, "dag_run": None}
+    )
 
     s3 = boto3.client("s3", region_name="ap-northeast-2", endpoint_url=local_stack.aws_endpoint_url)
     planned = list(read_deletions(s3, result["report"], etag=result["report_etag"]))

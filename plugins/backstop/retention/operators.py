@@ -36,13 +36,24 @@ FAILURES_NAMED = 20  # failed deletions named in the task's error (the log has e
 DEFAULT_MAX_POOL_CONNECTIONS = 10  # botocore's HTTP connection pool per client
 
 
+#: what a person types in `confirm_delete` to delete on a manual run
+DELETE_CONFIRMATION = "DELETE"
+
+
 def resolve_dry_run(context: Context) -> bool:
-    """The `dry_run` param; when left empty: dry run for manual runs, real run on the schedule."""
-    value = (context.get("params") or {}).get("dry_run")
-    if value is not None:
-        return bool(value)
+    """Whether this run only plans. Deleting is never one UI toggle away:
+
+    - `dry_run: true` forces a dry run (also on the schedule); false or empty changes nothing;
+    - a scheduled run deletes;
+    - a manual run deletes only when `confirm_delete` is exactly "DELETE" (typed, not toggled).
+    """
+    params = context.get("params") or {}
+    if params.get("dry_run") is True:
+        return True
     run_type = str(getattr(context.get("dag_run"), "run_type", "manual"))
-    return not run_type.endswith("scheduled")
+    if run_type.endswith("scheduled"):
+        return False
+    return params.get("confirm_delete") != DELETE_CONFIRMATION
 
 
 def plan_time(context: Context) -> datetime:
