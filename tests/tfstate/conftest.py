@@ -24,6 +24,19 @@ requires_terraform = pytest.mark.skipif(
 class TfWorld:
     """The emulated account seen from a test: clients, terraform apply, direct backups."""
 
+    def restore_request(self, **overrides) -> dict:
+        """A restore form for the default workspace's latest backup to a local file, as changed."""
+        return {
+            "project": PROJECT,
+            "source": self.source,
+            "workspace": "default",
+            "date": "latest",
+            "destination": "local_path",
+            "local_path": "",
+            "force": False,
+            **overrides,
+        }
+
     def __init__(self, endpoint_url: str) -> None:
         from include.local.terraform_project import s3_client
 

@@ -75,15 +75,7 @@ def test_unchanged_backup_whose_version_was_deleted_alerts_once_and_is_written_a
     assert read_verified_state(tf_world.s3, fresh) == original
     dr_fresh = tf_world.latest_manifest(client=tf_world.s3_dr, bucket=tf_world.vault["dr"]["bucket"])
     assert read_verified_state(tf_world.s3_dr, dr_fresh) == original
-    request = {
-        "project": PROJECT,
-        "source": tf_world.source,
-        "workspace": "default",
-        "date": "latest",
-        "destination": "local_path",
-        "local_path": "",
-        "force": False,
-    }
+    request = tf_world.restore_request()
     plan = plan_restore(tf_world.s3, tf_world.s3, tf_world.vault, request, log=LOG, restore_root=tmp_path)
     assert plan["manifest"]["state_version_id"] == fresh["state_version_id"]
 

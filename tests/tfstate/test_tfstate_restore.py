@@ -33,19 +33,6 @@ pytestmark = pytest.mark.skipif(
 LOG = SimpleNamespace(info=lambda *a, **k: None, warning=lambda *a, **k: None)
 
 
-def _request(tf_world, **overrides):
-    return {
-        "project": PROJECT,
-        "source": tf_world.source,
-        "workspace": "default",
-        "date": "latest",
-        "destination": "local_path",
-        "local_path": "",
-        "force": False,
-        **overrides,
-    }
-
-
 def test_restore_to_backend_after_approval_is_byte_identical(
     airflow_db, tf_world, slack, tmp_path, monkeypatch
 ):
@@ -95,7 +82,7 @@ def test_restore_to_a_local_path_is_byte_identical_and_private(tf_world, tmp_pat
     tf_world.backup("default", date(2026, 11, 21))
 
     target = tmp_path / "inspect" / "terraform.tfstate"  # absolute, inside the restore root
-    request = _request(tf_world, date="2026-11-20", local_path=str(target))
+    request = tf_world.restore_request(date="2026-11-20", local_path=str(target))
     result = write_restore(
         tf_world.s3, tf_world.s3, tf_world.vault, request, run_id="t", log=LOG, restore_root=tmp_path
     )
@@ -104,7 +91,7 @@ def test_restore_to_a_local_path_is_byte_identical_and_private(tf_world, tmp_pat
     assert result["byte_identical"] and result["serial"] == json.loads(original)["serial"]
     assert "password" not in json.dumps(result)
 
-    latest = plan_restore(tf_world.s3, tf_world.s3, tf_world.vault, _request(tf_world), log=LOG)
+    latest = plan_restore(tf_world.s3, tf_world.s3, tf_world.vault, tf_world.restore_request(), log=LOG)
     assert latest["manifest"]["serial"] == json.loads(tf_world.backend_bytes())["serial"]
 
 
@@ -113,7 +100,7 @@ def test_restore_over_a_newer_serial_is_refused_without_force(tf_world):
     tf_world.backup("default", date(2026, 11, 20))
     newer = tf_world.apply("default", release="v2")  # backend now newer than the backup
 
-    request = _request(tf_world, destination="backend", date="2026-11-20")
+    request = tf_world.restore_request(destination="backend", date="2026-11-20")
     with pytest.raises(RestoreRefusedError, match="newer than the backup's"):
         plan_restore(tf_world.s3, tf_world.s3, tf_world.vault, request, log=LOG)
     with pytest.raises(RestoreRefusedError):
@@ -132,4 +119,6 @@ def test_restore_of_a_missing_date_says_which_dates_exist(tf_world):
     tf_world.apply("default")
     tf_world.backup("default", date(2026, 11, 20))
     with pytest.raises(VaultError, match="20261120"):
-        plan_restore(tf_world.s3, tf_world.s3, tf_world.vault, _request(tf_world, date="2026-01-01"), log=LOG)
+        plan_restore(
+            tf_world.s3, tf_world.s3, tf_world.vault, tf_world.restore_request(date="2026-01-01"), log=LOG
+        )
