@@ -15,6 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from include.local.dynamodb_fleet import seed_dynamodb
+
 PRIMARY_REGION = "ap-northeast-2"  # Seoul: where the fleet runs
 DR_REGION = "ap-northeast-1"  # Tokyo: cross-region snapshot copies land here
 
@@ -391,7 +393,12 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         "backstop-tfstate-vault-dr",
     )
 
+    dynamodb = seed_dynamodb(
+        lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, DR_REGION, PROJECT
+    )
+
     return {
+        "dynamodb": dynamodb,
         "endpoint_url": endpoint_url,
         "primary_region": PRIMARY_REGION,
         "dr_region": DR_REGION,

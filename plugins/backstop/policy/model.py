@@ -370,6 +370,9 @@ class Drill(_Strict):
         return self
 
 
+from backstop.policy.dynamodb import DynamoDbPolicy, dynamodb_problems  # noqa: E402 - it builds on the models above
+
+
 class BackupPolicy(_Strict):
     """The whole policy file."""
 
@@ -379,6 +382,7 @@ class BackupPolicy(_Strict):
     rds_snapshots: list[SnapshotPolicy] = []
     terraform_state: TerraformStatePolicy | None = None
     drills: list[Drill] = []
+    dynamodb: list[DynamoDbPolicy] = []
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
@@ -411,6 +415,7 @@ class BackupPolicy(_Strict):
                     f"(defined: {sorted(self.schedules)})"
                 )
         problems = self._databases_in_two_policies() + self._drill_regions_without_copies()
+        problems += dynamodb_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         drill_names = [d.name for d in self.drills]
