@@ -1,7 +1,10 @@
-"""What the DynamoDB operators share: the provider's DynamoDBHook, its client per region, S3.
+"""What the DynamoDB operators share: a plain DynamoDB client per region, S3, the wait trigger.
 
-`DynamoDBHook.conn` is a boto3 *resource*; Backstop uses `.client` (plain calls, as the
-adapters in backstop.aws.dynamodb take them).
+`aws_hook_class` is the provider's DynamoDBHook (parity with the provider), but its `conn` is a
+boto3 *resource* and its `.client` is that resource's client, which re-serializes attribute
+values (`{"S": "x"}` is sent as a map): the adapters in backstop.aws.dynamodb speak the
+low-level wire format, so `client(region)` is a plain client from the provider's generic hook
+(`client_type="dynamodb"`), on the same connection.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 from backstop.airflow.operators import DeferrableAwsOperator
 from backstop.airflow.triggers import PollingTrigger
 from backstop.aws.dynamodb import DYNAMODB_HOOK
-from backstop.aws.hooks import S3_HOOK, LazyHookClass, make_hook
+from backstop.aws.hooks import GENERIC_HOOK, S3_HOOK, LazyHookClass, make_hook
 
 
 class DynamoDbOperator(DeferrableAwsOperator):
@@ -24,12 +27,13 @@ class DynamoDbOperator(DeferrableAwsOperator):
         cache_ = self.__dict__.setdefault("_dynamodb_clients", {})
         if region not in cache_:
             cache_[region] = make_hook(
-                DYNAMODB_HOOK,
+                GENERIC_HOOK,
                 aws_conn_id=self.aws_conn_id,
                 region_name=region,
                 verify=self.verify,
                 botocore_config=self.botocore_config,
-            ).client
+                client_type="dynamodb",
+            ).conn
         return cache_[region]
 
     def s3(self, region: str | None = None) -> Any:
@@ -63,6 +67,7 @@ class DynamoDbStateTrigger(PollingTrigger):
         self.ident = ident
 
     def look(self) -> tuple[str, str]:
+        # describe calls only (no attribute values), so the resource's client is fine here
         return self.poll(self.hook.client)
 
     def poll(self, client: Any) -> tuple[str, str]:

@@ -262,7 +262,7 @@ def dynamodb_drills(policy: BackupPolicy, schedule: str | None = None) -> list[d
                         else None,
                         "restore_offset_seconds": drill.restore_offset.total_seconds(),
                         "max_lifetime_seconds": drill.max_lifetime.total_seconds(),
-                        "probes": [p.model_dump(mode="json", exclude_none=True) for p in drill.probes],
+                        "probes": [_probe(p) for p in drill.probes],
                         "objectives": {
                             "rpo_seconds": item.objectives.rpo.total_seconds(),
                             "rto_seconds": item.objectives.rto.total_seconds(),
@@ -270,6 +270,13 @@ def dynamodb_drills(policy: BackupPolicy, schedule: str | None = None) -> list[d
                         "alert_channel": item.slack_channel,
                     }
                 )
+    return out
+
+
+def _probe(probe: ItemProbe) -> dict[str, Any]:
+    out = probe.model_dump(mode="json", exclude_none=True, exclude={"max_age"})
+    if probe.max_age is not None:
+        out["max_age_seconds"] = probe.max_age.total_seconds()
     return out
 
 
