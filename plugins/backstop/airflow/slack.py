@@ -58,7 +58,14 @@ def post_message(
         client = slack_client(conn_id)
         client.chat_postMessage(channel=channel, text=text, blocks=blocks)
     except Exception as exc:  # Slack trouble must never mask the error being reported
-        log.error("Slack message to %s was not delivered (%s: %s)", channel, type(exc).__name__, exc)
+        # The undelivered text goes to the log, so the log alone tells the on-call what happened.
+        log.error(
+            "Slack message to %s was not delivered (%s: %s); it said: %s",
+            channel,
+            type(exc).__name__,
+            exc,
+            text[:SECTION_LIMIT],
+        )
         return False
     log.info("Slack message delivered to %s", channel)
     return True
