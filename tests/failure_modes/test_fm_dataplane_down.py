@@ -80,8 +80,8 @@ def test_data_plane_down_mid_drill_fails_once_cleans_up_and_a_rerun_passes(
     assert report["passed"] is False and report["failed_step"] == f"{TASKS}.verify", report
     assert report["deleted"] and report["deleted"]["instance_id"], report
     messages = slack.messages()
-    alerts = [m for m in messages if "FAILED" not in m["text"]]
-    summaries = [m for m in messages if "FAILED" in m["text"]]
+    alerts = [m for m in messages if m["text"].startswith("Backstop task failed")]
+    summaries = [m for m in messages if m["text"].startswith("Restore drill")]
     assert len(alerts) == 1 and len(summaries) == 1, [m["text"] for m in messages]
     assert "verify" in str(alerts[0]["blocks"]), alerts[0]
 
