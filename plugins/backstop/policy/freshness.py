@@ -21,7 +21,7 @@ MAX_REMINDER = timedelta(days=30)
 def _reminder_bounds(value: timedelta) -> timedelta:
     if not MIN_REMINDER <= value <= MAX_REMINDER:
         raise ValueError(
-            f"got {value}; expected a duration from 1h to 30d (the monitor runs hourly; a stale backup "
+            f"got {int(value.total_seconds())}s; expected a duration from 1h to 30d (the monitor runs hourly; a stale backup "
             "must be mentioned again at least monthly)"
         )
     return value
