@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from backstop.freshness.monitor import drill_places
 from backstop.freshness.registry import all_targets
+
+
+def drill_places(policy: Any) -> list[dict[str, str]]:
+    """Each drill of the policy: its name, the resource it restores and the region it restores in."""
+    return [
+        {
+            "name": d.name,
+            "source": d.source,
+            "region": d.dr_region if d.kind == "dr_snapshot" else (d.region or policy.defaults.region),
+        }
+        for d in policy.drills
+    ]
 
 
 def monitor_arguments(policy: Any) -> dict[str, Any]:

@@ -47,18 +47,6 @@ class _Env:
         self.problems.append(text)
 
 
-def drill_places(policy: Any) -> list[dict[str, str]]:
-    """Each drill of the policy: its name, the resource it restores and the region it restores in."""
-    return [
-        {
-            "name": d.name,
-            "source": d.source,
-            "region": d.dr_region if d.kind == "dr_snapshot" else (d.region or policy.defaults.region),
-        }
-        for d in policy.drills
-    ]
-
-
 def row_of(found: Found, now: datetime) -> FreshnessRow:
     facts = found.facts
     status, reason = assess(facts, now)
@@ -147,6 +135,8 @@ def write_freshness_report(
     policy: Any, client_factory: ClientFactory, *, now: datetime | None = None, run_id: str | None = None
 ) -> FreshnessReport:
     """Evaluate every target of `policy` and write the evidence; no alerts (plain function)."""
+    from backstop.freshness.config import drill_places
+
     now = now or datetime.now(UTC)
     bucket, region = policy.defaults.report_bucket, policy.defaults.region
     report = evaluate(

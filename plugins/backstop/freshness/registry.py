@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from backstop.freshness.evidence import DrillResult, Role
-from backstop.freshness.status import Facts
+if TYPE_CHECKING:  # pydantic models: not built at parse time
+    from backstop.freshness.evidence import DrillResult, Role
+    from backstop.freshness.status import Facts
 
 SOURCES_PACKAGE = "backstop.freshness.sources"
 _SOURCES_DIR = Path(__file__).parent / "sources"
@@ -31,6 +32,8 @@ class Target:
 
     `regions` lists where a backup belongs: the source region first, then the DR regions.
     `spec` is the source's own data (e.g. {"db_type": "instance", "selector": {...}}).
+    `overdue_after_s` may be left None at parse time and worked out by the source at run time
+    (the RDS source derives it from the schedule's cron, which is too slow to do while parsing).
     """
 
     policy: str

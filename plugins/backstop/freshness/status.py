@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from backstop.freshness.evidence import DrillResult, Role, Status
-from backstop.retention.planner import format_duration
+if TYPE_CHECKING:  # the models are pydantic: building them costs parse time the DAG file need not pay
+    from backstop.freshness.evidence import DrillResult, Role, Status
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Facts:
 
 
 def _age(seconds: float) -> str:
+    from backstop.retention.planner import format_duration  # at run time: a heavy import to parse
+
     return format_duration(timedelta(seconds=seconds))
 
 

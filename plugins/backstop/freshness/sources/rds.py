@@ -9,6 +9,7 @@ across copies, else the source snapshot of the same name, else the snapshot's ow
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +27,9 @@ class RdsSnapshotSource:
         return "RdsSnapshotSource"
 
     def targets(self, policy: Any) -> list[Target]:
-        from backstop.policy.fields import longest_gap
-
         out = []
         for item in policy.rds_snapshots:
             schedule = policy.schedules[item.tier]
-            max_age_s = schedule.max_age.total_seconds()
-            gap_s = longest_gap(schedule.cron).total_seconds()
             regions = (policy.region_of(item), *(dr.region for dr in item.dr_regions))
             for resource in item.resources:
                 selector = resource.selector.tags if resource.selector else None
@@ -43,11 +40,16 @@ class RdsSnapshotSource:
                         kind=resource.type,
                         resource=shown,
                         regions=regions,
-                        max_age_s=max_age_s,
-                        overdue_after_s=gap_s if gap_s < max_age_s else None,
+                        max_age_s=schedule.max_age.total_seconds(),
+                        overdue_after_s=None,  # from the cron at run time (see collect)
                         rpo_s=item.objectives.rpo.total_seconds() if item.objectives else None,
                         channel=policy.channel_of(item),
-                        spec={"db_type": KINDS[resource.type], "id": resource.id, "selector": selector},
+                        spec={
+                            "db_type": KINDS[resource.type],
+                            "id": resource.id,
+                            "selector": selector,
+                            "cron": schedule.cron,
+                        },
                     )
                 )
         return out
@@ -67,8 +69,17 @@ class RdsSnapshotSource:
                 ]
             return listed[region, db_type]
 
+        from backstop.policy.fields import longest_gap
+
+        gaps: dict[str, float] = {}
         found: list[Found] = []
         for target in targets:
+            cron = target.spec.get("cron")
+            if target.overdue_after_s is None and cron:
+                if cron not in gaps:
+                    gaps[cron] = longest_gap(cron).total_seconds()
+                if gaps[cron] < target.max_age_s:  # a newer backup was due, but it is not stale yet
+                    target = replace(target, overdue_after_s=gaps[cron])
             db_type = target.spec["db_type"]
             source_region = target.regions[0]
             if target.spec.get("id"):
