@@ -193,3 +193,20 @@ def test_a_failing_source_gives_red_could_not_check_rows_not_silence(world, fact
 def test_an_unknown_kind_names_where_to_add_a_source():
     with pytest.raises(KeyError, match="no freshness source handles resource kind 'dynamodb_tabel'"):
         registry.source_for("dynamodb_tabel")
+
+
+def test_a_selector_that_matches_nothing_is_a_red_row_not_a_missing_one(world, factory):
+    world.all_fresh_but_production_dr()
+    world.rds.remove_tags_from_resource(
+        ResourceName=world.rds.describe_db_clusters(DBClusterIdentifier=ANALYTICS)["DBClusters"][0][
+            "DBClusterArn"
+        ],
+        TagKeys=["backstop-tier"],
+    )
+    report = write_freshness_report(parse_policy(shipped_policy()), factory)
+    (row,) = [r for r in report.rows if r.policy == "triflow-aurora-weekly"]
+    assert (row.resource_id, row.region, row.status) == ("tags backstop-tier=weekly", PRIMARY, "red")
+    assert row.reason == (
+        "no aurora_cluster in ap-northeast-2 carries tags backstop-tier=weekly: this entry of policy "
+        "triflow-aurora-weekly protects nothing"
+    )

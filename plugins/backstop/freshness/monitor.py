@@ -49,7 +49,7 @@ class _Env:
 
 def row_of(found: Found, now: datetime) -> FreshnessRow:
     facts = found.facts
-    status, reason = assess(facts, now)
+    status, reason = ("red", found.unchecked) if found.unchecked else assess(facts, now)
     return FreshnessRow(
         policy=found.target.policy,
         kind=found.target.kind,

@@ -75,6 +75,8 @@ class Found:
     resource_id: str
     facts: Facts
     newest_verified_backup_id: str | None = None
+    # Set when the resource could not be checked at all: the row is red with this reason.
+    unchecked: str | None = None
 
 
 class Environment(Protocol):

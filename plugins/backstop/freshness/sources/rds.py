@@ -88,10 +88,25 @@ class RdsSnapshotSource:
                 identifiers = tagged_databases(
                     env.client("rds", source_region), db_type, target.spec["selector"]
                 )
-                if not identifiers:
-                    env.problem(
-                        f"{target.policy}: no {target.kind} in {source_region} matches {target.resource}; "
-                        "nothing to check"
+                if not identifiers:  # red, not absent: a cluster that lost its tag must not vanish quietly
+                    why = (
+                        f"no {target.kind} in {source_region} carries {target.resource}: this entry of "
+                        f"policy {target.policy} protects nothing"
+                    )
+                    env.problem(why)
+                    found.append(
+                        Found(
+                            target=target,
+                            resource_id=target.resource,
+                            facts=Facts(
+                                role="source",
+                                region=source_region,
+                                newest_backup_id=None,
+                                newest_backup_at=None,
+                                max_age_s=target.max_age_s,
+                            ),
+                            unchecked=why,
+                        )
                     )
             for identifier in identifiers:
                 found += self._rows(target, identifier, snapshots, env)
