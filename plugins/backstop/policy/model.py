@@ -31,6 +31,7 @@ from backstop.policy.fields import (
     matching,
     next_fires,
 )
+from backstop.policy.freshness import FreshnessSettings
 
 
 class _Strict(BaseModel):
@@ -382,6 +383,7 @@ class BackupPolicy(_Strict):
     rds_snapshots: list[SnapshotPolicy] = []
     terraform_state: TerraformStatePolicy | None = None
     drills: list[Drill] = []
+    freshness: FreshnessSettings = FreshnessSettings()
     dynamodb: list[DynamoDbPolicy] = []
 
     @model_validator(mode="after")

@@ -261,6 +261,13 @@ class RetentionApplyOperator(BackstopAwsOperator):
         self.plan = plan
         self.max_workers = max_workers
 
+    @property
+    def alert_resource(self) -> str:
+        """What a failure alert names: the plan being applied (its size and report in S3)."""
+        if not isinstance(self.plan, dict) or not self.plan.get("report"):
+            return ""
+        return f"{self.planned()} planned deletions, {self.plan['report']}"
+
     def report_client(self) -> Any:
         """An S3 client from the same connection, for reading the plan's report."""
         return make_hook(
