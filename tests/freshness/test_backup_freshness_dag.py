@@ -20,6 +20,7 @@ from tests.freshness.world import BUCKET, DR, PRIMARY, PROD, World
 def _policy() -> dict:
     policy = shipped_policy(retries={"count": 0})
     policy["freshness"] = {"reminder_every": "6h"}
+    policy.pop("dynamodb", None)  # RDS rows only; DynamoDB rows: tests/dynamodb/test_dynamodb_freshness.py
     return policy
 
 
