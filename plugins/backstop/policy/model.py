@@ -379,6 +379,7 @@ class BackupPolicy(_Strict):
     rds_snapshots: list[SnapshotPolicy] = []
     terraform_state: TerraformStatePolicy | None = None
     drills: list[Drill] = []
+    resilience: ResilienceDrills | None = None  # backstop.policy.resilience
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
@@ -411,6 +412,7 @@ class BackupPolicy(_Strict):
                     f"(defined: {sorted(self.schedules)})"
                 )
         problems = self._databases_in_two_policies() + self._drill_regions_without_copies()
+        problems += resilience_cross_check(self)
         if problems:
             raise ValueError("\n".join(problems))
         drill_names = [d.name for d in self.drills]
@@ -486,3 +488,10 @@ class BackupPolicy(_Strict):
         if policy is not None and policy.slack_channel:
             return policy.slack_channel
         return self.defaults.slack.channel
+
+
+# The resilience section uses DataCheck, so it is defined after it and bound in here.
+from backstop.policy.resilience import ResilienceDrills  # noqa: E402
+from backstop.policy.resilience import cross_check as resilience_cross_check  # noqa: E402
+
+BackupPolicy.model_rebuild()
