@@ -66,7 +66,9 @@ def resilience_policy(*, failover: bool = True, task_loss: bool = True, **change
     for drill in section["failover"]:
         drill.update({"timeout": "30s", **copy.deepcopy(changes.get("failover_changes", {}))})
     for drill in section["task_loss"]:
-        drill.update({"timeout": "12s", "poll_interval": "1s", **copy.deepcopy(changes.get("task_loss_changes", {}))})
+        drill.update(
+            {"timeout": "12s", "poll_interval": "1s", **copy.deepcopy(changes.get("task_loss_changes", {}))}
+        )
     return policy
 
 

@@ -74,6 +74,8 @@ class TaskLossDrillOperator(ResilienceDrillOperator):
         stop_task(client, spec.cluster, victim, f"Backstop task-loss drill {spec.name} ({context['run_id']})")
         self.log.info("Stopped %s of %s; waiting for %d RUNNING tasks", victim, spec.service, desired)
         resume = {"stopped_at": iso(stopped_at), "stopped_task": victim, "desired": desired}
+        # Also in XCom: the resume kwargs are the way on a scheduler, but dag.test() drops them.
+        context["ti"].xcom_push(key="stopped", value=resume)
         state, message = self.wait_or_defer(
             poll=lambda: service_state(client, spec.cluster, spec.service, victim),
             trigger=lambda: EcsServiceSteadyTrigger(
@@ -86,7 +88,17 @@ class TaskLossDrillOperator(ResilienceDrillOperator):
         )
         return self._judge(state, message, **resume)
 
-    def execute_complete(self, context: Context, event: dict[str, Any], **resume: Any) -> dict[str, Any]:
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any],
+        stopped_at: str = "",
+        stopped_task: str = "",
+        desired: int = 0,
+    ) -> dict[str, Any]:
+        resume = {"stopped_at": stopped_at, "stopped_task": stopped_task, "desired": desired}
+        if not stopped_at:
+            resume = context["ti"].xcom_pull(task_ids=self.task_id, key="stopped") or resume
         return self.settle(context, lambda _ctx: self._judge(event["status"], event["message"], **resume))
 
     def _judge(
