@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backstop.policy.fields import Duration, RdsIdentifier, Region, Slug, matching
 from backstop.policy.model import DataCheck
@@ -116,14 +116,18 @@ class ResilienceDrills(_Strict):
     task_loss: list[TaskLossDrill] = []
     rebuild: list[RebuildDrill] = []
 
-    @model_validator(mode="after")
-    def _guarded(self) -> ResilienceDrills:
-        if re.search(r"prod", self.allowed_environment, re.IGNORECASE):
+    @field_validator("allowed_environment")
+    @classmethod
+    def _never_production(cls, value: str) -> str:
+        if re.search(r"prod", value, re.IGNORECASE):
             raise ValueError(
-                f"allowed_environment {self.allowed_environment!r} looks like production; resilience "
-                "drills break things on purpose and run only against a non-production environment "
-                "such as 'staging'"
+                f"{value!r} looks like production; resilience drills break things on purpose and run "
+                "only against a non-production environment such as 'staging'"
             )
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ResilienceDrills:
         names = [d.name for d in (*self.failover, *self.task_loss, *self.rebuild)]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
