@@ -115,14 +115,13 @@ class ResilienceDrillOperator(DeferrableAwsOperator):
     :param channel: Slack channel of the summary.
     """
 
-    #: the drill's resource, for the Slack failure alert's "Resource" field
-    resource_id: str | None = None
     template_fields: Sequence[str] = aws_template_fields()
     kind = "failover"
 
     def __init__(
         self,
         *,
+        spec: Any,
         report_bucket: str,
         channel: str,
         report_region: str | None = None,
@@ -131,10 +130,19 @@ class ResilienceDrillOperator(DeferrableAwsOperator):
     ) -> None:
         kwargs["retries"] = 0  # never again by itself: each try breaks something on purpose
         super().__init__(**kwargs)
+        self.spec = spec
         self.report_bucket = report_bucket
         self.report_region = report_region
         self.channel = channel
         self.slack_conn_id = slack_conn_id
+
+    @property
+    def resource_id(self) -> str | None:
+        """The drill's resource, for the Slack failure alert's "Resource" field."""
+        return self.resource_of(self.spec) if not isinstance(self.spec, str) else None
+
+    def resource_of(self, spec: Any) -> str:
+        raise NotImplementedError
 
     def run_drill(self, context: Context) -> dict[str, Any]:
         raise NotImplementedError

@@ -35,17 +35,32 @@ class FailoverDrillOperator(ResilienceDrillOperator):
     """Forced failover of one Multi-AZ DB instance, measured by the control plane and a client.
 
     :param spec: the drill (backstop.policy.resilience_views.FailoverSpec).
-    :param poll_interval: seconds between DescribeDBInstances calls while it fails over.
+    :param waiter_delay: seconds between DescribeDBInstances calls while it fails over.
     """
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
     kind = "failover"
 
-    def __init__(self, *, spec: FailoverSpec, poll_interval: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(deferrable=False, **kwargs)
-        self.spec = spec
-        self.poll_interval = poll_interval
-        self.resource_id = spec.instance_id
+    def __init__(
+        self,
+        *,
+        spec: FailoverSpec,
+        report_bucket: str,
+        channel: str,
+        waiter_delay: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            spec=spec,
+            report_bucket=report_bucket,
+            channel=channel,
+            deferrable=False,
+            waiter_delay=waiter_delay,
+            **kwargs,
+        )
+
+    def resource_of(self, spec: FailoverSpec) -> str:
+        return spec.instance_id
 
     def _preflight(self, client: Any) -> dict[str, Any]:
         from backstop.aws.rds_instances import describe_instance, instance_tags
@@ -157,5 +172,5 @@ class FailoverDrillOperator(ResilienceDrillOperator):
                 self.log.info("%s: %s in %s", self.spec.instance_id, status, az)
             if status == "available" and (len(seen) > 1 or az != before_az):
                 return datetime.now(UTC), az, seen
-            time.sleep(self.poll_interval)
+            time.sleep(self.waiter_delay)
         return None, az, seen

@@ -79,7 +79,11 @@ class RebuildStatePlanOperator(TerraformS3Operator):
     def __init__(self, *, spec: RebuildSpec, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = spec
-        self.resource_id = f"{spec.project['name']}/{spec.workspace}"
+
+    @property
+    def resource_id(self) -> str | None:
+        """The project/workspace, for the Slack failure alert's "Resource" field."""
+        return None if isinstance(self.spec, str) else f"{self.spec.project['name']}/{self.spec.workspace}"
 
     def execute(self, context: Context) -> dict[str, Any]:
         from backstop.policy.loader import REPO_ROOT
@@ -134,11 +138,20 @@ class RebuildReportOperator(ResilienceDrillOperator):
     aws_hook_class = LazyHookClass(S3_HOOK)
     kind = "rebuild"
 
-    def __init__(self, *, spec: RebuildSpec, task_ids: Mapping[str, str], **kwargs: Any) -> None:
-        super().__init__(deferrable=False, **kwargs)
-        self.spec = spec
-        self.task_ids = dict(task_ids)
-        self.resource_id = f"{spec.project['name']}/{spec.workspace} + {spec.drill.source}"
+    def __init__(
+        self,
+        *,
+        spec: RebuildSpec,
+        task_ids: Mapping[str, str],
+        report_bucket: str,
+        channel: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(spec=spec, report_bucket=report_bucket, channel=channel, deferrable=False, **kwargs)
+        self.task_ids = task_ids
+
+    def resource_of(self, spec: RebuildSpec) -> str:
+        return f"{spec.project['name']}/{spec.workspace} + {spec.drill.source}"
 
     def run_drill(self, context: Context) -> dict[str, Any]:
         from backstop.resilience import verdict

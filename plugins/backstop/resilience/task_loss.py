@@ -34,14 +34,16 @@ class TaskLossDrillOperator(ResilienceDrillOperator):
     aws_hook_class = LazyHookClass(ECS_HOOK)
     kind = "task_loss"
 
-    def __init__(self, *, spec: TaskLossSpec, **kwargs: Any) -> None:
-        kwargs.setdefault("waiter_delay", spec.poll_interval_seconds)
-        kwargs.setdefault(
-            "waiter_max_attempts", max(1, math.ceil(spec.timeout_seconds / spec.poll_interval_seconds))
-        )
-        super().__init__(**kwargs)
-        self.spec = spec
-        self.resource_id = f"{spec.cluster}/{spec.service}"
+    def __init__(self, *, spec: TaskLossSpec, report_bucket: str, channel: str, **kwargs: Any) -> None:
+        if not isinstance(spec, str):  # the wait: every poll_interval until the drill's timeout
+            kwargs.setdefault("waiter_delay", spec.poll_interval_seconds)
+            kwargs.setdefault(
+                "waiter_max_attempts", max(1, math.ceil(spec.timeout_seconds / spec.poll_interval_seconds))
+            )
+        super().__init__(spec=spec, report_bucket=report_bucket, channel=channel, **kwargs)
+
+    def resource_of(self, spec: TaskLossSpec) -> str:
+        return f"{spec.cluster}/{spec.service}"
 
     def run_drill(self, context: Context) -> dict[str, Any]:
         from backstop.airflow.triggers import EcsServiceSteadyTrigger
