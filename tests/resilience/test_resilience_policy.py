@@ -36,19 +36,25 @@ def test_the_allowed_environment_can_never_be_production():
     assert "resilience.allowed_environment: " in message and "looks like production" in message
 
 
+def test_other_sections_can_drop_their_drills_without_breaking_the_rebuild():
+    data = shipped_policy()
+    data["drills"] = []  # as tests and demo scenarios do: the rebuild carries its own restore
+    assert rebuild_specs(parse_policy(data))[0].drill.kind == "dr_snapshot"
+
+
 def test_cross_references_are_checked_with_key_paths():
     def change(section):
         section["schedule"] = "weekly-drill"
         section["rebuild"][0]["terraform_project"] = "nope"
-        section["rebuild"][0]["restore_drill"] = "production-pitr"
 
     message = _problems(change)
     assert "resilience.schedule: 'weekly-drill' is not defined under 'schedules'" in message
-    assert "resilience.rebuild[0].terraform_project: 'nope'" in message
-    assert (
-        "resilience.rebuild[0].restore_drill: 'production-pitr' must name a drill of kind dr_snapshot"
-        in message
-    )
+    assert "resilience.rebuild[0].terraform_project: 'nope' is not a terraform_state project" in message
+
+
+def test_a_rebuild_restores_a_dr_copy():
+    message = _problems(lambda r: r["rebuild"][0]["restore"].update(kind="pitr"))
+    assert "resilience.rebuild[0]: restore.kind is 'pitr'" in message
 
 
 @pytest.mark.parametrize(

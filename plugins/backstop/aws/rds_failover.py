@@ -21,4 +21,5 @@ def instance_events(client: Any, instance_id: str, since: datetime) -> list[dict
         SourceIdentifier=instance_id, SourceType="db-instance", StartTime=since
     ):
         events.extend(page.get("Events") or [])
-    return sorted(events, key=lambda e: e["Date"])
+    # StartTime is applied again here: an emulator that ignores it must not pass an old failover off as new
+    return sorted((e for e in events if e["Date"] >= since), key=lambda e: e["Date"])

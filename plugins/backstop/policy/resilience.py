@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backstop.policy.fields import Duration, RdsIdentifier, Region, Slug, matching
-from backstop.policy.model import DataCheck
+from backstop.policy.model import DataCheck, Drill
 
 if TYPE_CHECKING:
     from backstop.policy.model import BackupPolicy
@@ -103,8 +103,17 @@ class RebuildDrill(_Strict):
     terraform_project: Slug  # a terraform_state.projects name: its newest backup is restored
     workspace: str = "default"
     config_dir: ConfigDir  # the Terraform code the state must match
-    restore_drill: Slug  # a `drills:` entry of kind dr_snapshot: the data half of the rebuild
+    restore: Drill  # the data half: a restore drill of kind dr_snapshot (its own checks and credentials)
     target: Duration = timedelta(hours=4)
+
+    @model_validator(mode="after")
+    def _restores_a_dr_copy(self) -> RebuildDrill:
+        if self.restore.kind != "dr_snapshot":
+            raise ValueError(
+                f"restore.kind is {self.restore.kind!r}; a rebuild restores the newest DR-region copy "
+                "(kind: dr_snapshot with dr_region)"
+            )
+        return self
 
 
 class ResilienceDrills(_Strict):
@@ -151,18 +160,11 @@ def cross_check(policy: BackupPolicy) -> list[str]:
             f"resilience.rebuild_schedule: {section.rebuild_schedule!r} is not defined under 'schedules' "
             f"(defined: {defined})"
         )
-    drills = {d.name: d for d in policy.drills}
     projects = [p.name for p in policy.terraform_state.projects] if policy.terraform_state else []
     for i, rebuild in enumerate(section.rebuild):
         if rebuild.terraform_project not in projects:
             problems.append(
                 f"resilience.rebuild[{i}].terraform_project: {rebuild.terraform_project!r} is not a "
                 f"terraform_state project (defined: {projects})"
-            )
-        drill = drills.get(rebuild.restore_drill)
-        if drill is None or drill.kind != "dr_snapshot":
-            problems.append(
-                f"resilience.rebuild[{i}].restore_drill: {rebuild.restore_drill!r} must name a drill of "
-                f"kind dr_snapshot under 'drills' (those: {sorted(n for n, d in drills.items() if d.kind == 'dr_snapshot')})"
             )
     return problems

@@ -71,7 +71,7 @@ class RebuildSpec:
     config_dir: str
     vault: dict[str, Any]  # terraform_state.vault
     vault_region: str
-    drill: DrillSpec  # the dr_snapshot restore drill it reuses
+    drill: DrillSpec  # its dr_snapshot restore, run by the restore drill's own operators
     target_seconds: float
 
 
@@ -131,7 +131,6 @@ def rebuild_specs(policy: BackupPolicy) -> list[RebuildSpec]:
     if section is None or policy.terraform_state is None:
         return []
     projects = {p.name: p for p in policy.terraform_state.projects}
-    drills = {d.name: d for d in policy.drills}
     vault = policy.terraform_state.vault
     return [
         RebuildSpec(
@@ -141,7 +140,7 @@ def rebuild_specs(policy: BackupPolicy) -> list[RebuildSpec]:
             config_dir=d.config_dir,
             vault=vault.model_dump(),
             vault_region=vault.region or policy.defaults.region,
-            drill=drill_spec(policy, drills[d.restore_drill]),
+            drill=drill_spec(policy, d.restore),
             target_seconds=d.target.total_seconds(),
         )
         for d in section.rebuild

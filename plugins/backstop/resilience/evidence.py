@@ -185,6 +185,7 @@ class ResilienceDrillOperator(DeferrableAwsOperator):
         )
         report["passed"] = bool(result.get("passed")) and not result.get("error")
         key = report_key(report["name"], run_id, now)
+        report["report_uri"] = f"s3://{self.report_bucket}/{key}"  # in the report itself too
         problems = []
         try:
             hook = make_hook(
