@@ -377,6 +377,10 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         Tags=_tags(environment="production", project=PROJECT, backstop_tier="weekly"),
     )
 
+    from include.local.resilience_fleet import seed_resilience  # staging Multi-AZ DB, ECS services
+
+    resilience = seed_resilience(lambda service, region: _client(service, endpoint_url, region), common)
+
     s3_primary = _client("s3", endpoint_url, PRIMARY_REGION)
     bucket_arn = _ensure_bucket(s3_primary, REPORT_BUCKET, PRIMARY_REGION)
     buckets = {REPORT_BUCKET: bucket_arn}
@@ -421,6 +425,7 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         },
         "buckets": buckets,
         "secrets": {DB_MASTER_SECRET: secret_arn},
+        "resilience": resilience,
     }
 
 

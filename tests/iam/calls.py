@@ -179,6 +179,13 @@ def legitimate_calls(*, mirror_request_tags: bool) -> list[Call]:
         simple("read an instance's tags", "rds:ListTagsForResource", db),
         simple("PITR window", "rds:DescribeDBInstanceAutomatedBackups", db),
         simple("DR subnet group", "rds:DescribeDBSubnetGroups", restore_groups[0]),
+        simple("failover drill: the instance's events", "rds:DescribeEvents", db),
+        simple(
+            "failover drill: fail over a staging instance",
+            "rds:RebootDBInstance",
+            rds_arn("db", "triflow-ai-staging-ha-db"),
+            **tags_context(resource={"environment": "staging"}),
+        ),
         creating(
             "snapshot an instance", "rds:CreateDBSnapshot", snapshot, SNAPSHOT_TAGS, also_on=(db,), **mirror
         ),
@@ -379,6 +386,12 @@ def escalations() -> list[Call]:
             rds_arn("cluster-snapshot", CLUSTER_SNAPSHOT),
         ),
         simple("delete the production instance", "rds:DeleteDBInstance", db),
+        simple(
+            "fail over the production instance (resilience drills are staging only)",
+            "rds:RebootDBInstance",
+            db,
+            **tags_context(resource={"environment": "production"}),
+        ),
         simple(
             "delete the production instance after someone else tagged it managed + drill",
             "rds:DeleteDBInstance",

@@ -385,6 +385,7 @@ class BackupPolicy(_Strict):
     drills: list[Drill] = []
     freshness: FreshnessSettings = FreshnessSettings()
     dynamodb: list[DynamoDbPolicy] = []
+    resilience: ResilienceDrills | None = None  # backstop.policy.resilience
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
@@ -418,6 +419,7 @@ class BackupPolicy(_Strict):
                 )
         problems = self._databases_in_two_policies() + self._drill_regions_without_copies()
         problems += dynamodb_problems(self)
+        problems += resilience_cross_check(self)
         if problems:
             raise ValueError("\n".join(problems))
         drill_names = [d.name for d in self.drills]
@@ -493,3 +495,10 @@ class BackupPolicy(_Strict):
         if policy is not None and policy.slack_channel:
             return policy.slack_channel
         return self.defaults.slack.channel
+
+
+# The resilience section uses DataCheck, so it is defined after it and bound in here.
+from backstop.policy.resilience import ResilienceDrills  # noqa: E402
+from backstop.policy.resilience import cross_check as resilience_cross_check  # noqa: E402
+
+BackupPolicy.model_rebuild()
