@@ -391,7 +391,14 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         "backstop-tfstate-vault-dr",
     )
 
+    from include.local.fleet_datastores import seed_datastores
+
+    datastores = seed_datastores(
+        lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, PROJECT
+    )
+
     return {
+        "datastores": datastores,
         "endpoint_url": endpoint_url,
         "primary_region": PRIMARY_REGION,
         "dr_region": DR_REGION,

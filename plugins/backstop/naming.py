@@ -96,3 +96,26 @@ def from_tag_list(tag_list: Iterable[Mapping[str, str]] | None) -> dict[str, str
 def is_managed(tags: Mapping[str, str]) -> bool:
     """True only for resources carrying `backstop:managed=true` (exact, case-sensitive)."""
     return tags.get(MANAGED_TAG) == "true"
+
+
+# ElastiCache and S3 (backstop.elasticache, backstop.s3backup)
+CREATED_AT_TAG = (
+    "backstop:created-at"  # UTC %Y-%m-%dT%H:%M:%SZ; ElastiCache snapshots' create time if AWS gives none
+)
+_CACHE_GROUP_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,39}(?<!-)$")
+
+
+def cache_drill_group_id(source_id: str, run_date: date) -> str:
+    """`<source>-drill-<YYYYMMDD>`: the replication group an ElastiCache drill creates (max 40)."""
+    name = f"{source_id}-drill-{run_date:%Y%m%d}".lower()
+    if not _CACHE_GROUP_ID.match(name):
+        raise NamingError(
+            f"drill group id {name!r} is not a valid ElastiCache replication group id (at most 40 "
+            "letters, digits and single hyphens, starting with a letter)"
+        )
+    return name
+
+
+def s3_backup_prefix(prefix: str, run_date: date) -> str:
+    """`<prefix>/<YYYYMMDD>/`: where a dated S3 backup copy of one day lives."""
+    return f"{prefix.strip('/')}/{run_date:%Y%m%d}/"
