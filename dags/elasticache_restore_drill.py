@@ -42,7 +42,6 @@ for drill in elasticache_drills(policy):
             node_type=drill["node_type"],
             policy_name=drill["policy"],
             max_lifetime_seconds=drill["max_lifetime_seconds"],
-            retries=0,
             **common,
         )
         wait = CacheGroupWaitOperator(
@@ -54,7 +53,7 @@ for drill in elasticache_drills(policy):
             region_name=drill["region"],
         )
         verify = CacheDrillVerifyOperator(
-            task_id="verify", restore=restore.output, rto_seconds=drill["rto_seconds"], retries=0, **common
+            task_id="verify", restore=restore.output, rto_seconds=drill["rto_seconds"], **common
         )
         teardown = CacheDrillTeardownOperator(
             task_id="teardown",
