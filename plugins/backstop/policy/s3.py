@@ -7,11 +7,13 @@ BackupPolicy by one field; `cross_check` checks the reference to `schedules`.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backstop.policy.fields import BucketName, Duration, Region, SlackChannel, Slug
+from backstop.policy.fields import BucketName, Duration, Region, SlackChannel, Slug, matching
 
 
 class _Strict(BaseModel):
@@ -32,7 +34,14 @@ class BackupCopy(_Strict):
     """
 
     bucket: BucketName
-    prefix: str = Field("backups", min_length=1, pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+    prefix: Annotated[
+        str,
+        matching(
+            re.compile(r"^(?!\.\.?(/|$))[A-Za-z0-9._-]+(/(?!\.\.?(/|$))[A-Za-z0-9._-]+)*$"),
+            "a safe backup prefix",
+            "'/'-separated names of letters, digits, '.', '_', '-', with no '.' or '..' segment",
+        ),
+    ] = "backups"
 
 
 class ProtectedBucket(_Strict):
