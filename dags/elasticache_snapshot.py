@@ -3,6 +3,7 @@
 One DAG per schedule used by an `elasticache:` policy (`elasticache_<tier>_snapshot`). Per
 policy: `posture_<policy>` checks ElastiCache's automatic snapshot retention and window
 (alert only); `snapshot_<id>` creates or adopts today's managed snapshot of each source;
+`export_<id>` exports it to S3 and copies it to the DR region where the policy asks;
 `prune_<policy>` runs the retention planner after every snapshot of the policy succeeded
 (manual runs are dry runs unless confirm_delete is DELETE). Wiring only.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Param
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.elasticache.export import CacheSnapshotExportOperator
 from backstop.elasticache.posture import CachePostureOperator
 from backstop.elasticache.retention import CacheRetentionOperator
 from backstop.elasticache.snapshot import CacheSnapshotOperator
@@ -52,6 +54,15 @@ for tier in elasticache_tiers(policy):
                 )
                 for resource in job["resources"]
             ]
+            if job["export"]:
+                for snapshot in snapshots:
+                    snapshot >> CacheSnapshotExportOperator(
+                        task_id=f"export_{snapshot.source_id}",
+                        snapshot=snapshot.output,
+                        deferrable=policy.defaults.deferrable,
+                        **job["export"],
+                        **aws,
+                    )
             if job["rules"]:
                 prune = CacheRetentionOperator(
                     task_id=f"prune_{job['name']}",

@@ -394,7 +394,7 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
     from include.local.fleet_datastores import seed_datastores
 
     datastores = seed_datastores(
-        lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, PROJECT
+        lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, PROJECT, DR_REGION
     )
 
     return {

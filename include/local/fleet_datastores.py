@@ -19,6 +19,8 @@ REDIS_GROUP = "triflow-ai-redis"
 REDIS_NODE_TYPE = "cache.r7g.large"
 REDIS_SNAPSHOT_RETENTION_DAYS = 5
 REDIS_SNAPSHOT_WINDOW = "17:00-18:00"  # UTC = 02:00-03:00 KST
+REDIS_EXPORT_BUCKET = "triflow-ai-redis-exports"  # same region as the snapshots (ElastiCache requires it)
+REDIS_EXPORT_DR_BUCKET = "triflow-ai-redis-exports-dr"  # ap-northeast-1
 FILES_BUCKET = "triflow-ai-files"
 FILES_BACKUP_BUCKET = "triflow-ai-files-backup"
 FILES_OBJECTS = {
@@ -29,7 +31,7 @@ FILES_OBJECTS = {
 }
 
 
-def seed_datastores(client_for: Any, region: str, project: str) -> dict[str, Any]:
+def seed_datastores(client_for: Any, region: str, project: str, dr_region: str) -> dict[str, Any]:
     """Create (or adopt) the Redis group and the files buckets; returns a summary."""
     ec = client_for("elasticache", region)
     try:
@@ -54,16 +56,22 @@ def seed_datastores(client_for: Any, region: str, project: str) -> dict[str, Any
         ):
             raise
     s3 = client_for("s3", region)
-    for bucket in (FILES_BUCKET, FILES_BACKUP_BUCKET):
+    for bucket, where in (
+        (FILES_BUCKET, region),
+        (FILES_BACKUP_BUCKET, region),
+        (REDIS_EXPORT_BUCKET, region),
+        (REDIS_EXPORT_DR_BUCKET, dr_region),
+    ):
+        client = s3 if where == region else client_for("s3", where)
         try:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+            client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": where})
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in (
                 "BucketAlreadyOwnedByYou",
                 "BucketAlreadyExists",
             ):
                 raise
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     existing = {o["Key"] for o in s3.list_objects_v2(Bucket=FILES_BUCKET).get("Contents", [])}
     for key, versions in FILES_OBJECTS.items():
         if key not in existing:
@@ -72,4 +80,5 @@ def seed_datastores(client_for: Any, region: str, project: str) -> dict[str, Any
     return {
         "elasticache": {REDIS_GROUP: {"node_type": REDIS_NODE_TYPE, "shards": 2, "replicas": 1}},
         "files_buckets": [FILES_BUCKET, FILES_BACKUP_BUCKET],
+        "export_buckets": [REDIS_EXPORT_BUCKET, REDIS_EXPORT_DR_BUCKET],
     }

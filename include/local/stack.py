@@ -55,10 +55,8 @@ def _free_port() -> int:
 
 
 def _moto_command(port: int) -> list[str]:
-    script = Path(sys.executable).with_name("moto_server")
-    if script.exists():
-        return [str(script), "-H", HOST, "-p", str(port)]
-    return [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+    # moto_server plus the few calls moto lacks (include/local/moto_emulation.py, documented there)
+    return [sys.executable, "-m", "include.local.moto_emulation", "-H", HOST, "-p", str(port)]
 
 
 def _http_ok(url: str, timeout: float = 1.0) -> bool:

@@ -70,6 +70,9 @@ ALLOWED = [
     Request(
         "elasticache:DeleteReplicationGroup", ec("replicationgroup", DRILL), tags_context(resource=DRILL_TAGS)
     ),
+    # export to S3 and the DR copy
+    Request("elasticache:CopySnapshot", ec("snapshot", SNAP), tags_context(resource=SNAP_TAGS)),
+    Request("s3:PutObject", s3(f"triflow-ai-redis-exports-dr/{SNAP}-0001.rdb"), {}),
     # S3 posture, restore (CopyObject = read the version + write the key), backup copy
     Request("s3:GetBucketVersioning", s3("triflow-ai-files"), {}),
     Request("s3:GetLifecycleConfiguration", s3("triflow-ai-files"), {}),
@@ -104,6 +107,7 @@ DENIED = [
         tags_context(request=DRILL_TAGS),
     ),
     Request("elasticache:ModifyReplicationGroup", ec("replicationgroup", GROUP), {}),
+    Request("elasticache:CopySnapshot", ec("snapshot", "dba-before-upgrade"), {}),
     # S3: delete, or write outside the buckets and prefixes
     Request("s3:DeleteObjectVersion", s3("triflow-ai-files/uploads/workflows/wf-001.json"), {}),
     Request("s3:PutObject", s3("triflow-ai-files-backup/elsewhere/a.json"), {}),

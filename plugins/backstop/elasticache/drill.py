@@ -16,7 +16,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.airflow.operators import BackstopAwsOperator, DeferrableAwsOperator
+from backstop.airflow.operators import BackstopAwsOperator, DeferrableAwsOperator, aws_template_fields
 from backstop.aws import elasticache as ec
 from backstop.aws.hooks import S3_HOOK, LazyHookClass, make_hook
 from backstop.naming import (
@@ -69,9 +69,16 @@ class CacheDrillRestoreOperator(_DrillBase):
     """Create the drill group from the newest managed available snapshot (or adopt today's drill group)."""
 
     def __init__(
-        self, *, node_type: str, policy_name: str, max_lifetime_seconds: float = 10800, **kwargs: Any
+        self,
+        *,
+        source_id: str,
+        drill_name: str,
+        node_type: str,
+        policy_name: str,
+        max_lifetime_seconds: float = 10800,
+        **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(source_id=source_id, drill_name=drill_name, **kwargs)
         self.node_type = node_type
         self.policy_name = policy_name
         self.max_lifetime_seconds = max_lifetime_seconds
@@ -134,7 +141,7 @@ class CacheGroupWaitOperator(DeferrableAwsOperator):
     """Wait until a replication group is `available` (or, with target="deleted", deleting or gone)."""
 
     aws_hook_class = LazyHookClass(ec.ELASTICACHE_HOOK)
-    template_fields = (*DeferrableAwsOperator.template_fields, "group_id")
+    template_fields = aws_template_fields("group_id")
 
     def __init__(self, *, group_id: str, target: str = "available", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -166,10 +173,12 @@ class CacheGroupWaitOperator(DeferrableAwsOperator):
 class CacheDrillVerifyOperator(_DrillBase):
     """Check the drill group: available, ours, as many shards as the snapshot; measure RTO."""
 
-    template_fields = (*BackstopAwsOperator.template_fields, "restore")
+    template_fields = aws_template_fields("restore")
 
-    def __init__(self, *, restore: Any, rto_seconds: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, *, source_id: str, drill_name: str, restore: Any, rto_seconds: float, **kwargs: Any
+    ) -> None:
+        super().__init__(source_id=source_id, drill_name=drill_name, **kwargs)
         self.restore = restore
         self.rto_seconds = rto_seconds
 
@@ -229,8 +238,16 @@ class CacheDrillTeardownOperator(_DrillBase):
     deterministic name, so a restore that failed after creating it still gets it deleted.
     """
 
-    def __init__(self, *, report_bucket: str, verify_task_id: str = "verify", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        source_id: str,
+        drill_name: str,
+        report_bucket: str,
+        verify_task_id: str = "verify",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(source_id=source_id, drill_name=drill_name, **kwargs)
         self.report_bucket = report_bucket
         self.verify_task_id = verify_task_id
 

@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from backstop.airflow.operators import DeferrableAwsOperator
+from backstop.airflow.operators import DeferrableAwsOperator, aws_template_fields
 from backstop.aws import elasticache as ec
 from backstop.aws.errors import error_code
 from backstop.aws.hooks import LazyHookClass
@@ -44,13 +44,13 @@ class CacheSnapshotOperator(DeferrableAwsOperator):
     """
 
     aws_hook_class = LazyHookClass(ec.ELASTICACHE_HOOK)
-    template_fields = (*DeferrableAwsOperator.template_fields, "source_id")
+    template_fields = aws_template_fields("source_id")
 
     def __init__(
         self,
         *,
-        source_type: str,
         source_id: str,
+        source_type: str = "replication_group",
         tier: str,
         policy_name: str,
         timezone: str = "UTC",

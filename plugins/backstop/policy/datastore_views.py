@@ -34,6 +34,7 @@ def elasticache_jobs(policy: BackupPolicy, tier: str) -> list[dict[str, Any]]:
                 ]
                 if auto
                 else [],
+                "export": p.export.model_dump() if p.export else None,
                 "rules": retention_rules(
                     p.retention.max_age,
                     p.retention.min_keep,

@@ -64,10 +64,24 @@ class CacheRetention(_Strict):
 
 
 class CacheExport(_Strict):
-    """Export each new snapshot to an S3 bucket (CopySnapshot with TargetBucket)."""
+    """Export each new snapshot to S3 (CopySnapshot with TargetBucket), then copy it to the DR region.
+
+    ElastiCache exports only to a bucket in the snapshot's own region (the bucket must grant
+    ElastiCache access: include/iam/README.md); `dr_bucket` in `dr_region` receives a verified
+    copy of the `.rdb` files, from which a cluster can be seeded there (SnapshotArns).
+    """
 
     bucket: BucketName
-    prefix: str = "elasticache"
+    dr_bucket: BucketName | None = None
+    dr_region: Region | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> CacheExport:
+        if (self.dr_bucket is None) != (self.dr_region is None):
+            raise ValueError("give both dr_bucket and dr_region, or neither")
+        if self.dr_bucket is not None and self.dr_bucket == self.bucket:
+            raise ValueError("dr_bucket must differ from bucket")
+        return self
 
 
 class CacheDrill(_Strict):

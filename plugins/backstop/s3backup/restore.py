@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from backstop.airflow.operators import BackstopAwsOperator
+from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
 from backstop.aws.hooks import S3_HOOK, LazyHookClass
 
 PREFIX_PATTERN = r"^[^/\s][^\s]*$"
@@ -72,12 +72,19 @@ class S3RestorePlanOperator(_S3Restore):
     :param buckets: {bucket: region} of the policy's protected buckets.
     """
 
-    template_fields = (*_S3Restore.template_fields, "bucket", "prefix", "point_in_time")
+    template_fields = aws_template_fields("bucket", "prefix", "point_in_time")
 
     def __init__(
-        self, *, bucket: str, prefix: str, point_in_time: str, buckets: dict[str, str], **kwargs: Any
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        point_in_time: str,
+        buckets: dict[str, str],
+        report_bucket: str,
+        **kwargs: Any,
     ):
-        super().__init__(**kwargs)
+        super().__init__(report_bucket=report_bucket, **kwargs)
         self.bucket = bucket
         self.prefix = prefix
         self.point_in_time = point_in_time
@@ -135,10 +142,12 @@ class S3RestorePlanOperator(_S3Restore):
 class S3RestoreApplyOperator(_S3Restore):
     """Copy each planned version back (after approval), verify its SHA-256, write the audit record."""
 
-    template_fields = (*_S3Restore.template_fields, "plan")
+    template_fields = aws_template_fields("plan")
 
-    def __init__(self, *, plan: Any, approval_task_id: str = "approve", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, *, plan: Any, report_bucket: str, approval_task_id: str = "approve", **kwargs: Any
+    ) -> None:
+        super().__init__(report_bucket=report_bucket, **kwargs)
         self.plan = plan
         self.approval_task_id = approval_task_id
 
