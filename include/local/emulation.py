@@ -270,6 +270,9 @@ def install() -> None:
         sys.path.insert(0, plugins)
     _patch_rds()
     _patch_ecs()
+    from include.local import moto_emulation  # ElastiCache CopySnapshot
+
+    moto_emulation.install()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -401,8 +401,15 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, DR_REGION, PROJECT
     )
 
+    from include.local.fleet_datastores import seed_datastores
+
+    datastores = seed_datastores(
+        lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, PROJECT, DR_REGION
+    )
+
     return {
         "dynamodb": dynamodb,
+        "datastores": datastores,
         "endpoint_url": endpoint_url,
         "primary_region": PRIMARY_REGION,
         "dr_region": DR_REGION,

@@ -55,7 +55,8 @@ def _free_port() -> int:
 
 
 def _moto_command(port: int) -> list[str]:
-    # moto_server with the emulated failover and ECS scheduler (include/local/emulation.py)
+    # moto_server plus what it lacks: failover and the ECS scheduler (include/local/emulation.py),
+    # ElastiCache CopySnapshot (include/local/moto_emulation.py, installed by emulation.py)
     return [sys.executable, "-m", "include.local.emulation", "-H", HOST, "-p", str(port)]
 
 

@@ -120,3 +120,26 @@ def dynamodb_drill_table(table: str, kind: str, run_date: date) -> str:
     if not _DYNAMODB_NAME.match(name):
         raise NamingError(f"drill table name {name!r} is not a valid DynamoDB table name")
     return name
+
+
+# ElastiCache and S3 (backstop.elasticache, backstop.s3backup)
+CREATED_AT_TAG = (
+    "backstop:created-at"  # UTC %Y-%m-%dT%H:%M:%SZ; ElastiCache snapshots' create time if AWS gives none
+)
+_CACHE_GROUP_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,39}(?<!-)$")
+
+
+def cache_drill_group_id(source_id: str, run_date: date) -> str:
+    """`<source>-drill-<YYYYMMDD>`: the replication group an ElastiCache drill creates (max 40)."""
+    name = f"{source_id}-drill-{run_date:%Y%m%d}".lower()
+    if not _CACHE_GROUP_ID.match(name):
+        raise NamingError(
+            f"drill group id {name!r} is not a valid ElastiCache replication group id (at most 40 "
+            "letters, digits and single hyphens, starting with a letter)"
+        )
+    return name
+
+
+def s3_backup_prefix(prefix: str, run_date: date) -> str:
+    """`<prefix>/<YYYYMMDD>/`: where a dated S3 backup copy of one day lives."""
+    return f"{prefix.strip('/')}/{run_date:%Y%m%d}/"

@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from backstop.policy import elasticache as _elasticache
+from backstop.policy import s3 as _s3
 from backstop.policy.fields import (
     BucketName,
     Cron,
@@ -386,9 +388,16 @@ class BackupPolicy(_Strict):
     freshness: FreshnessSettings = FreshnessSettings()
     dynamodb: list[DynamoDbPolicy] = []
     resilience: ResilienceDrills | None = None  # backstop.policy.resilience
+    elasticache: list[_elasticache.ElastiCachePolicy] = []
+    s3: _s3.S3Policy | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
+        data_stores = _elasticache.cross_check(self.elasticache, self.schedules) + _s3.cross_check(
+            self.s3, self.schedules
+        )
+        if data_stores:
+            raise ValueError("\n".join(data_stores))
         names = [p.name for p in self.rds_snapshots]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -1,0 +1,77 @@
+"""Daily manual snapshots of the protected ElastiCache (Redis) sources, posture, and retention.
+
+One DAG per schedule used by an `elasticache:` policy (`elasticache_<tier>_snapshot`). Per
+policy: `posture_<policy>` checks ElastiCache's automatic snapshot retention and window
+(alert only); `snapshot_<id>` creates or adopts today's managed snapshot of each source;
+`export_<id>` exports it to S3 and copies it to the DR region where the policy asks;
+`prune_<policy>` runs the retention planner after every snapshot of the policy succeeded
+(manual runs are dry runs unless confirm_delete is DELETE). Wiring only.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, Param
+
+from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.elasticache.export import CacheSnapshotExportOperator
+from backstop.elasticache.posture import CachePostureOperator
+from backstop.elasticache.retention import CacheRetentionOperator
+from backstop.elasticache.snapshot import CacheSnapshotOperator
+from backstop.policy import load_policy
+from backstop.policy.datastore_views import elasticache_jobs, elasticache_tiers
+
+policy = load_policy()
+
+for tier in elasticache_tiers(policy):
+    with DAG(
+        dag_id=f"elasticache_{tier}_snapshot",
+        description=f"ElastiCache manual snapshots ({tier}), posture and retention",
+        schedule=cron_timetable(policy, tier),
+        doc_md=__doc__,
+        params={
+            "dry_run": Param(False, type="boolean", title="Force a dry run of the pruning"),
+            "confirm_delete": Param(
+                "", type="string", title="Type DELETE to prune on this manual run (scheduled runs prune)"
+            ),
+        },
+        **dag_kwargs(policy, tags=["elasticache", "snapshot"]),
+    ) as dag:
+        for job in elasticache_jobs(policy, tier):
+            aws = {"aws_conn_id": policy.defaults.aws_conn_id, "region_name": job["region"]}
+            if job["posture"]:
+                CachePostureOperator(task_id=f"posture_{job['name']}", sources=job["posture"], **aws)
+            snapshots = [
+                CacheSnapshotOperator(
+                    task_id=f"snapshot_{resource['id']}",
+                    source_type=resource["type"],
+                    source_id=resource["id"],
+                    tier=tier,
+                    policy_name=job["name"],
+                    timezone=policy.defaults.timezone,
+                    alert_channel=job["channel"],
+                    deferrable=policy.defaults.deferrable,
+                    **aws,
+                )
+                for resource in job["resources"]
+            ]
+            if job["export"]:
+                for snapshot in snapshots:
+                    snapshot >> CacheSnapshotExportOperator(
+                        task_id=f"export_{snapshot.source_id}",
+                        snapshot=snapshot.output,
+                        deferrable=policy.defaults.deferrable,
+                        **job["export"],
+                        **aws,
+                    )
+            if job["rules"]:
+                prune = CacheRetentionOperator(
+                    task_id=f"prune_{job['name']}",
+                    source_ids=[r["id"] for r in job["resources"]],
+                    policy_name=job["name"],
+                    rules=job["rules"],
+                    report_bucket=policy.defaults.report_bucket,
+                    clock_skew_seconds=policy.defaults.clock_skew_tolerance.total_seconds(),
+                    **aws,
+                )
+                snapshots >> prune
+    globals()[dag.dag_id] = dag

@@ -1,0 +1,1 @@
+"""ElastiCache (Redis): daily managed snapshots, retention, posture, restore drills."""

@@ -1,0 +1,116 @@
+"""Export a managed ElastiCache snapshot to S3 and copy it to the DR region, verified.
+
+`CopySnapshot(TargetBucket=...)` writes `<name>-<shard>.rdb` files into a bucket of the
+snapshot's region (ElastiCache cannot export across regions); the snapshot is `exporting` until
+done, so the wait is the snapshot's own (deferrable). Then each `.rdb` file is copied to the
+policy's `dr_bucket` in `dr_region` (server-side, SHA-256 compared with the source's). A re-run
+finds the exported files and copies and adopts them: nothing is exported or copied twice.
+Only a managed snapshot is exported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from backstop.airflow.operators import DeferrableAwsOperator, aws_template_fields
+from backstop.aws import elasticache as ec
+from backstop.aws.hooks import S3_HOOK, LazyHookClass, make_hook
+from backstop.naming import is_managed
+
+
+class CacheSnapshotExportOperator(DeferrableAwsOperator):
+    """:param snapshot: the snapshot task's XCom (`snapshot_name`). :param bucket: export bucket (same region)."""
+
+    aws_hook_class = LazyHookClass(ec.ELASTICACHE_HOOK)
+    template_fields = aws_template_fields("snapshot")
+
+    def __init__(
+        self,
+        *,
+        snapshot: Any,
+        bucket: str,
+        dr_bucket: str | None = None,
+        dr_region: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.snapshot = snapshot
+        self.bucket = bucket
+        self.dr_bucket = dr_bucket
+        self.dr_region = dr_region
+
+    def _s3(self, region: str | None = None) -> Any:
+        return make_hook(
+            S3_HOOK,
+            aws_conn_id=self.aws_conn_id,
+            region_name=region or self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        ).conn
+
+    def _exported(self, name: str) -> list[dict[str, Any]]:
+        from backstop.aws.s3_objects import list_objects
+
+        return [o for o in list_objects(self._s3(), self.bucket, f"{name}-") if o["Key"].endswith(".rdb")]
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from backstop.airflow.cache_triggers import CacheSnapshotAvailableTrigger
+
+        name = self.snapshot["snapshot_name"]
+        client = self.hook.conn
+        snapshot = ec.describe_snapshot(client, name)
+        if snapshot is None or not is_managed(snapshot.tags):
+            raise AirflowFailException(f"snapshot {name} is missing or not managed by Backstop: not exported")
+        if self._exported(name):
+            self.log.info("Snapshot %s was already exported to s3://%s", name, self.bucket)
+        else:
+            self.log.info("Exporting snapshot %s to s3://%s", name, self.bucket)
+            client.copy_snapshot(SourceSnapshotName=name, TargetSnapshotName=name, TargetBucket=self.bucket)
+        state, message = self.wait_or_defer(
+            poll=lambda: ec.snapshot_status(client, name),
+            trigger=lambda: CacheSnapshotAvailableTrigger(snapshot_name=name, **self.trigger_connection()),
+        )
+        return self._finish(name, state, message)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        return self._finish(event["snapshot_name"], event["status"], event["message"])
+
+    def _finish(self, name: str, state: str, message: str) -> dict[str, Any]:
+        from backstop.aws.s3_objects import copy_with_checksum, list_objects, sha256_of
+
+        if state != "success":
+            raise AirflowException(f"export of {name} did not finish: {message}")
+        files = self._exported(name)
+        if not files:
+            raise AirflowException(f"export of {name} finished but s3://{self.bucket}/{name}-*.rdb is empty")
+        result: dict[str, Any] = {
+            "snapshot_name": name,
+            "exported": [f"s3://{self.bucket}/{f['Key']}" for f in files],
+            "dr_copies": [],
+        }
+        if self.dr_bucket:
+            source, dr = self._s3(), self._s3(self.dr_region)
+            present = {o["Key"]: o for o in list_objects(dr, self.dr_bucket, f"{name}-")}
+            for f in files:
+                key = f["Key"]
+                if key in present and present[key]["Size"] == f["Size"]:
+                    result["dr_copies"].append({"key": key, "outcome": "adopted"})
+                    continue
+                expected = sha256_of(source, self.bucket, key)
+                copied = copy_with_checksum(dr, self.bucket, key, self.dr_bucket, key)
+                if copied["sha256"] != expected:
+                    raise AirflowException(
+                        f"DR copy of {key}: SHA-256 {copied['sha256']} != source {expected}"
+                    )
+                result["dr_copies"].append({"key": key, "outcome": "copied", "sha256": expected})
+            self.log.info(
+                "Copied %d export file(s) of %s to s3://%s (%s)",
+                len(files),
+                name,
+                self.dr_bucket,
+                self.dr_region,
+            )
+        return result
