@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(ROOT)/plugins:$(ROOT)
 export PATH := $(ROOT)/$(BIN):$(PATH)
 
-.PHONY: help install test demo up down validate lint fmt lock bench clean
+.PHONY: help install test test-scaleout redis-server demo up down validate lint fmt lock bench clean
 
 help:
 	@echo "make demo      run every pipeline against the local stack and print what it did"
@@ -24,6 +24,7 @@ help:
 	@echo "make validate  check include/backup_policy.yaml (or BACKSTOP_POLICY_FILE)"
 	@echo "make lint      ruff check + format check"
 	@echo "make bench     print every benchmark's figures (parse, retention, triggerer, fleet: ~10 min)"
+	@echo "make test-scaleout  the weekly chain on CeleryExecutor + PostgreSQL + Redis (tests/deploy, ~5 min)"
 
 $(STAMP): requirements-lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +36,16 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
+
+# The Celery topology needs Redis: Debian's redis-server, installed here when root with apt.
+redis-server:
+	@command -v redis-server >/dev/null || test -x /usr/bin/redis-server || \
+	  { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; } ; } || \
+	  { echo "redis-server is missing: install Debian's redis-server (apt-get install redis-server)"; exit 1; }
+
+test-scaleout: $(STAMP) redis-server
+	$(BIN)/python -m pytest -p no:xdist -m scaleout tests/deploy
 
 demo: $(STAMP)
 	$(BIN)/python -m include.local.demo
@@ -64,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/triggerer.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	-$(BIN)/python -m include.local.stack down 2>/dev/null

@@ -112,13 +112,14 @@ def _quote_literal(value: str) -> str:
 class LocalDataPlane:
     """An embedded PostgreSQL server in `base_dir` (data, socket, log, state file)."""
 
-    def __init__(self, base_dir: Path | str | None = None) -> None:
+    def __init__(self, base_dir: Path | str | None = None, max_connections: int = 50) -> None:
         # Unix socket paths are limited to ~107 bytes: keep the base short by default.
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="bspg-"))
         self.pgdata = self.base_dir / "data"
         self.socket_dir = self.base_dir / "sock"
         self.log = self.base_dir / "postgres.log"
         self.state_file = self.base_dir / "dataplane.json"
+        self.max_connections = max_connections
         self.port: int | None = None
         self._user: str | None = None
 
@@ -181,7 +182,7 @@ class LocalDataPlane:
                 timeout=120,
             )
         self.port = _free_port()
-        options = f"-c listen_addresses={HOST} -p {self.port} -k {self.socket_dir} -c max_connections=50"
+        options = f"-c listen_addresses={HOST} -p {self.port} -k {self.socket_dir} -c max_connections={self.max_connections}"
         self._exec(
             "pg_ctl", "-w", "-t", "60", "-D", str(self.pgdata), "-l", str(self.log), "-o", options, "start"
         )

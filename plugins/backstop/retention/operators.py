@@ -50,8 +50,9 @@ def resolve_dry_run(context: Context) -> bool:
     params = context.get("params") or {}
     if params.get("dry_run") is True:
         return True
-    run_type = str(getattr(context.get("dag_run"), "run_type", "manual"))
-    if run_type.endswith("scheduled"):
+    run_type = getattr(context.get("dag_run"), "run_type", "manual")
+    # The Task SDK's DagRunType is a (str, Enum): str() gives "DagRunType.SCHEDULED", not "scheduled".
+    if str(getattr(run_type, "value", run_type)) == "scheduled":
         return False
     return params.get("confirm_delete") != DELETE_CONFIRMATION
 
