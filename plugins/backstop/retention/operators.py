@@ -43,17 +43,24 @@ DELETE_CONFIRMATION = "DELETE"
 def resolve_dry_run(context: Context) -> bool:
     """Whether this run only plans. Deleting is never one UI toggle away:
 
-    - `dry_run: true` forces a dry run (also on the schedule); false or empty changes nothing;
-    - a scheduled run deletes;
-    - a manual run deletes only when `confirm_delete` is exactly "DELETE" (typed, not toggled).
+    - a scheduled run deletes (the form's values are its defaults; nobody typed anything);
+    - a manual run deletes only with `dry_run` switched off AND `confirm_delete` typed as DELETE;
+    - `dry_run` on (the default; null or absent count as on) is a dry run, whatever was typed;
+    - `dry_run` off without the typed confirmation is a mistake, refused before anything is
+      listed or deleted (a clear error beats a silent dry run the person did not ask for).
     """
     params = context.get("params") or {}
-    if params.get("dry_run") is True:
-        return True
     run_type = str(getattr(context.get("dag_run"), "run_type", "manual"))
     if run_type.endswith("scheduled"):
         return False
-    return params.get("confirm_delete") != DELETE_CONFIRMATION
+    if params.get("dry_run") is not False:
+        return True
+    if params.get("confirm_delete") != DELETE_CONFIRMATION:
+        raise AirflowFailException(
+            f"retention_prune: dry_run is off but confirm_delete is {params.get('confirm_delete')!r}; "
+            f"a real run needs confirm_delete typed exactly as {DELETE_CONFIRMATION}. Nothing was deleted."
+        )
+    return False
 
 
 def plan_time(context: Context) -> datetime:
