@@ -6,7 +6,7 @@ copy back. `plan` checks the time against the source's restorable window before 
 is created (a bad value fails with the valid window). Then restore -> wait -> verify (the
 chosen checks with psycopg) -> report (endpoint and check results: JSON under
 reports/restores/ and Slack; a report that cannot be written fails the run, as in the
-drills). When tables are chosen, `approve` (Airflow's ApprovalOperator, Home -> Required Actions)
+drills). When tables are chosen, `approve` (Airflow's ApprovalOperator, recording the decision; Home -> Required Actions)
 waits for a human; only then `copy_back` pg_dumps each table from the restored instance into
 the original, keeping the replaced table in schema backstop_before_restore_<plan start, UTC>
 (the approval page names it). `report` runs last, so it records who decided what and what
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, TriggerRule, task
 
+from backstop.airflow.approvals import RecordedApprovalOperator
 from backstop.airflow.dag_defaults import dag_kwargs
 from backstop.drills.forms import APPROVAL_BODY, APPROVAL_SUBJECT, restore_params
 from backstop.drills.manual import CopyBackOperator, ManualRestorePlanOperator
@@ -79,7 +79,7 @@ if form is not None:
         def route(params=None) -> list[str]:
             return ["approve"] if params.get("tables") else []
 
-        approve = ApprovalOperator(
+        approve = RecordedApprovalOperator(
             task_id="approve",
             subject=APPROVAL_SUBJECT,
             body=APPROVAL_BODY,

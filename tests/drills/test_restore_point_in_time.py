@@ -90,6 +90,42 @@ def test_copy_back_after_approval_restores_the_table_and_keeps_the_replaced_one(
     assert "copy-back approved by sre-oncall: copied core.workflows" in summary
 
 
+def test_a_rejected_copy_back_leaves_the_original_and_the_report_names_who_rejected(
+    airflow_db, drill_world, slack, load_dag, policy_for, states
+):
+    plane = drill_world.plane
+    dag = load_dag("restore_point_in_time.py", "restore_point_in_time", policy_for())
+    done, answers = threading.Event(), []
+    approver = threading.Thread(
+        target=approve_when_asked,
+        args=(dag.dag_id, done, answers),
+        kwargs={"choice": "Reject"},
+        daemon=True,
+    )
+    approver.start()
+    try:
+        dag_run = dag.test(
+            run_conf={
+                "source": SOURCE,
+                "restore_time": None,
+                "target_instance_id": "triflow-prod-restore-rejected",
+                "checks": ["workflows-present"],
+                "tables": ["core.workflows"],
+            }
+        )
+    finally:
+        done.set()
+        approver.join(timeout=5)
+
+    got = states(dag_run)
+    assert dag_run.state == "success", (got, answers)  # rejecting is a decision, not a failure
+    assert got["approve"] == "success" and got["copy_back"] == "skipped" and got["report"] == "success", got
+    assert plane.sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'backstop_before_restore_%'") == []
+    (report,) = drill_world.reports("reports/restores/").values()
+    assert report["decision"]["option"] == "Reject" and report["decision"]["by"] == "sre-oncall"
+    assert report["copy_back"] is None and report["tables"] == ["core.workflows"]
+
+
 def test_sweeper_deletes_expired_drill_instances_only(
     airflow_db, drill_world, slack, load_dag, policy_for, states
 ):

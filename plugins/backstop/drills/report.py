@@ -232,7 +232,10 @@ class DrillReportOperator(BackstopAwsOperator):
         plan = results.plan
         if "approve" in self.task_ids:  # the manual restore: the human decision and what it did
             report["tables"] = list(plan.tables) if plan else []
-            report["decision"] = approval_decision(self._pull(context, "approve"), report["tables"])
+            # the key RecordedApprovalOperator stores on Approve and on Reject alike
+            report["decision"] = approval_decision(
+                self._pull(context, "approve", "decision"), report["tables"]
+            )
             report["copy_back"] = self._pull(context, "copy_back")
         if report["passed"] and plan and plan.kind == "dr_snapshot" and plan.snapshot:
             report["tagged_snapshot"] = self._tag_verified(plan, now)
