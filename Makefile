@@ -19,8 +19,8 @@ export PATH := $(ROOT)/$(BIN):$(PATH)
 help:
 	@echo "make demo      run every pipeline against the local stack and print what it did"
 	@echo "make test      run the whole test suite"
-	@echo "make up        airflow standalone on http://localhost:8080 against the local stack"
-	@echo "make down      stop the local stack started by make up"
+	@echo "make up        Airflow UI on http://localhost:$${BACKSTOP_PORT:-8080} against the local stack (background)"
+	@echo "make down      stop every process make up started"
 	@echo "make validate  check include/backup_policy.yaml (or BACKSTOP_POLICY_FILE)"
 	@echo "make lint      ruff check + format check"
 	@echo "make bench     print every benchmark's figures (parse, retention, triggerer, fleet: ~10 min)"
@@ -54,7 +54,7 @@ up: $(STAMP)
 	$(BIN)/python -m include.local.up
 
 down: $(STAMP)
-	$(BIN)/python -m include.local.stack down
+	$(BIN)/python -m include.local.up down
 
 validate: $(STAMP)
 	$(BIN)/python -m backstop.policy validate $(BACKSTOP_POLICY_FILE)

@@ -5,7 +5,7 @@ per policy) -> `backup` (today's on-demand backup `<table>-<tier>-<YYYYMMDD>`, c
 adopted, owned through the ledger; a same-named stranger fails the task and is left alone)
 -> `export_to_<region>` per DR region (a point-in-time export into the DR bucket: the
 cross-region copy). Beside them, `prune_backups` applies the retention rules with the RDS
-planner and its interlocks; a manual run only plans unless `confirm_delete` is typed DELETE.
+planner and its interlocks; a manual run only plans unless `dry_run` is switched off and `confirm_delete` typed DELETE.
 Wiring only.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from airflow.sdk import DAG, Param, TaskGroup
+from airflow.sdk import DAG, TaskGroup
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
 from backstop.airflow.notifier import SlackFailureNotifier
@@ -22,6 +22,7 @@ from backstop.dynamodb.export import DynamoDbExportOperator
 from backstop.dynamodb.retention import DynamoDbRetentionOperator
 from backstop.policy import load_policy
 from backstop.policy.dynamodb import dynamodb_jobs, dynamodb_retention, dynamodb_tiers
+from backstop.retention.operators import deletion_params
 
 policy = load_policy()
 defaults = policy.defaults
@@ -39,15 +40,7 @@ for tier in dynamodb_tiers(policy):
         description=f"DynamoDB PITR check, on-demand backups, DR exports and retention ({tier})",
         schedule=cron_timetable(policy, tier),
         doc_md=__doc__,
-        params={
-            "dry_run": Param(False, type="boolean", title="Force a dry run of prune_backups"),
-            "confirm_delete": Param(
-                "",
-                type="string",
-                title="Type DELETE to prune on this manual run",
-                description="Manual runs only plan the pruning unless this says DELETE.",
-            ),
-        },
+        params=deletion_params("backups"),
         **dag_kwargs(policy, tags=["dynamodb", "backup"]),
     ) as dag:
         jobs = dynamodb_jobs(policy, tier)

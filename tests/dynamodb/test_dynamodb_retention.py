@@ -132,10 +132,14 @@ def test_a_manual_run_only_plans_unless_delete_is_typed(fleet):
     make_backups(range(12))
     before = remaining()
 
-    dry = retention().execute(context(day(11), run_type="manual", dry_run=False))
+    dry = retention().execute(context(day(11), run_type="manual"))  # the form's default: dry run on
     assert dry["dry_run"] is True and dry["counts"]["delete"] > 0 and remaining() == before
 
-    wet = retention().execute(context(day(11), run_type="manual", confirm_delete="DELETE"))
+    with pytest.raises(AirflowFailException, match="confirm_delete"):  # switched off, not typed
+        retention().execute(context(day(11), run_type="manual", dry_run=False))
+    assert remaining() == before
+
+    wet = retention().execute(context(day(11), run_type="manual", dry_run=False, confirm_delete="DELETE"))
     assert wet["dry_run"] is False and len(remaining()) == len(before) - wet["counts"]["delete"]
 
 

@@ -22,7 +22,7 @@ MANAGED = [
 ]
 SNAPSHOTS = [f"{PROD}-weekly-202610{day:02d}" for day in range(1, 11)]  # oldest first
 KEPT = {SNAPSHOTS[-1], SNAPSHOTS[-2], "dba-hand-made"}  # min_keep 2 + the unmanaged one
-CONFIRMED = {"confirm_delete": "DELETE"}
+CONFIRMED = {"dry_run": False, "confirm_delete": "DELETE"}  # a manual real run
 
 
 def _manual(rds) -> set[str]:

@@ -358,6 +358,17 @@ class Drill(_Strict):
     credentials_conn_id: str | None = None  # or an Airflow connection
     checks: list[DataCheck] = Field(min_length=1)
     objectives: Objectives
+    # what the manual restore form offers to copy back into the original (a pick-list, not free text)
+    copy_back_tables: list[
+        Annotated[
+            str,
+            matching(
+                re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"),
+                "a table name",
+                "schema.table in lower case, e.g. core.workflows",
+            ),
+        ]
+    ] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Drill:
