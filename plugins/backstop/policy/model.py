@@ -31,6 +31,7 @@ from backstop.policy.fields import (
     matching,
     next_fires,
 )
+from backstop.policy.freshness import FreshnessSettings
 
 
 class _Strict(BaseModel):
@@ -379,6 +380,7 @@ class BackupPolicy(_Strict):
     rds_snapshots: list[SnapshotPolicy] = []
     terraform_state: TerraformStatePolicy | None = None
     drills: list[Drill] = []
+    freshness: FreshnessSettings = FreshnessSettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
