@@ -14,7 +14,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(ROOT)/plugins:$(ROOT)
 export PATH := $(ROOT)/$(BIN):$(PATH)
 
-.PHONY: help install test test-scaleout redis-server demo up down validate lint fmt lock bench clean
+.PHONY: help install chromium test test-scaleout redis-server demo up down validate lint fmt lock bench clean
 
 help:
 	@echo "make demo      run every pipeline against the local stack and print what it did"
@@ -32,9 +32,18 @@ $(STAMP): requirements-lock.txt
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-lock.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
 
-test: $(STAMP)
+# The browser tests (tests/browser) drive Debian's chromium: installed here when missing, if we
+# are root with apt (browser downloads are impossible here); otherwise those tests skip, saying so.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "could not install chromium: the browser tests will skip"; \
+	fi
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2
 
 # The Celery topology needs Redis: Debian's redis-server, installed here when root with apt.
