@@ -87,5 +87,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/scaleout.py
 
 clean:
-	-$(BIN)/python -m include.local.stack down 2>/dev/null
+	-$(BIN)/python -m include.local.up down 2>/dev/null
 	rm -rf .local .pytest_cache .ruff_cache
