@@ -98,12 +98,16 @@ def parity_findings(source: dict[str, Any], restored: dict[str, Any]) -> list[di
             "UpdateTable StreamSpecification; repoint consumers",
         ),
         row("pitr", source["pitr"], restored["pitr"], "UpdateContinuousBackups: PITR on"),
-        row(
-            "autoscaling",
-            source["billing_mode"],
-            restored["billing_mode"],
-            "provisioned tables: register the scalable targets and policies again (never restored)",
-        ),
+        row("billing_mode", source["billing_mode"], restored["billing_mode"], "UpdateTable BillingMode"),
+        {
+            "setting": "autoscaling",
+            "source": "provisioned: scalable targets may exist"
+            if source["billing_mode"] == "PROVISIONED"
+            else "n/a",
+            "restored": "never restored",
+            "dropped": source["billing_mode"] == "PROVISIONED",
+            "restore_step": "register the scalable targets and scaling policies again (IaC)",
+        },
     ]
 
 
