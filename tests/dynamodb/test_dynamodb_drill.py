@@ -143,3 +143,52 @@ def test_a_leftover_drill_table_backstop_made_is_replaced(fleet):
     report = drill("pitr").execute(context(run_id="manual__again"))
 
     assert report["passed"] is True and DRILL_TABLE["pitr"] not in tables()
+
+
+class _Ti:
+    """The task instance's XCom, in memory: execute() and execute_complete() run here without a
+    task runner, and Airflow's dag.test() resumes a deferred task with the event only."""
+
+    def __init__(self):
+        self.xcom = {}
+
+    def xcom_push(self, key, value):
+        self.xcom[key] = value
+
+    def xcom_pull(self, task_ids, key):
+        return self.xcom.get(key)
+
+
+def test_a_deferred_import_drill_resumes_from_the_event_alone(fleet, slack):
+    """moto's import runs in a thread; an after-call hook holds DescribeImport at IN_PROGRESS once
+    (a fault the emulator cannot be made to produce on demand), so the drill defers for real."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    protect()
+    op = DynamoDbDrillOperator(
+        task_id="drill_dr_export",
+        drill=DRILLS["dr_export"],
+        timezone=TZ,
+        ledger_bucket=REPORT_BUCKET,
+        ledger_region=PRIMARY,
+        report_bucket=REPORT_BUCKET,
+        alert_channel="#triflow-alerts",
+        deferrable=True,
+    )
+    held = []
+
+    def hold(parsed, **_):
+        if not held:
+            held.append(parsed["ImportTableDescription"]["ImportStatus"])
+            parsed["ImportTableDescription"]["ImportStatus"] = "IN_PROGRESS"
+
+    op.client(DR).meta.events.register("after-call.dynamodb.DescribeImport", hold)
+    ctx = {**context(), "ti": _Ti()}
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(ctx)
+    import_arn = deferred.value.trigger.ident
+
+    report = op.execute_complete(ctx, {"status": "success", "ident": import_arn, "message": "done"})
+
+    assert report["passed"] is True and report["teardown"] == "deleted", report["failures"]
+    assert DRILL_TABLE["dr_export"] not in tables(DR)

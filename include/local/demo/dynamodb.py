@@ -8,6 +8,17 @@ from include.local.demo.scenario import Lines, RunResult, Scenario, World, as_di
 TABLE = "triflow-workflow-state"
 
 
+def touch_heartbeat(world: World) -> Lines:
+    """The application's heartbeat writer, which the emulator does not run: the freshness probe's item."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).isoformat()
+    world.client("dynamodb").put_item(
+        TableName=TABLE, Item={"pk": {"S": "HEARTBEAT"}, "sk": {"S": "LATEST"}, "updated_at": {"S": now}}
+    )
+    return [f"the application wrote its heartbeat: updated_at = {now}"]
+
+
 def summarize_backup(world: World, result: RunResult) -> Lines:
     lines = []
     for row in sorted(result.tasks, key=lambda r: r.task_id):
@@ -72,6 +83,7 @@ SCENARIOS = [
         explain="PITR was off on the seed table: turned on (policy pitr: enable). Today's on-demand backup, "
         "owned through the ledger, and a point-in-time export into the Tokyo bucket; retention planned.",
         schedule="daily",
+        before=touch_heartbeat,
         summarize=summarize_backup,
         checks=check_backup,
     ),

@@ -110,9 +110,16 @@ class DynamoDbBackupOperator(DynamoDbOperator):
         return self.finish(state, message, arn=arn, name=name, how=how)
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], arn: str, name: str, how: str
+        self, context: Context, event: dict[str, Any], arn: str = "", name: str = "", how: str = ""
     ) -> dict[str, Any]:
-        return self.finish(event["status"], event.get("message", ""), arn=arn, name=name, how=how)
+        # dag.test() resumes with the event only (no resume kwargs): everything is derivable.
+        arn = arn or event["ident"]
+        name = name or dynamodb_backup_name(
+            self.job["table"], self.job["tier"], run_date(context, self.timezone)
+        )
+        return self.finish(
+            event["status"], event.get("message", ""), arn=arn, name=name, how=how or "created"
+        )
 
     def create_or_adopt(self, client: Any, name: str, run_id: str) -> tuple[str, str]:
         """(backup ARN, "created" | "adopted"); raises BackupRefused for a same-named stranger."""

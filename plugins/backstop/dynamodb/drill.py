@@ -45,6 +45,8 @@ from backstop.naming import (
 )
 from backstop.policy.drill_views import RecoveryObjectives
 
+STATE_XCOM = "dynamodb_drill_state"
+
 
 class NotADrillTable(AirflowFailException):
     """Refused: a drill deletes only the `-bsdrill-` tables it tagged managed and drill."""
@@ -98,12 +100,16 @@ def parity_findings(source: dict[str, Any], restored: dict[str, Any]) -> list[di
             "UpdateTable StreamSpecification; repoint consumers",
         ),
         row("pitr", source["pitr"], restored["pitr"], "UpdateContinuousBackups: PITR on"),
-        row(
-            "autoscaling",
-            source["billing_mode"],
-            restored["billing_mode"],
-            "provisioned tables: register the scalable targets and policies again (never restored)",
-        ),
+        row("billing_mode", source["billing_mode"], restored["billing_mode"], "UpdateTable BillingMode"),
+        {
+            "setting": "autoscaling",
+            "source": "provisioned: scalable targets may exist"
+            if source["billing_mode"] == "PROVISIONED"
+            else "n/a",
+            "restored": "never restored",
+            "dropped": source["billing_mode"] == "PROVISIONED",
+            "restore_step": "register the scalable targets and scaling policies again (IaC)",
+        },
     ]
 
 
@@ -167,6 +173,9 @@ class DynamoDbDrillOperator(DynamoDbOperator):
         except Exception as exc:
             return self._conclude(context, state, "failed", f"restore: {exc}")
         client = self.client(self.restore_region)
+        # The resume kwargs carry the state; dag.test() drops them, so XCom keeps a copy.
+        if self.deferrable:
+            context["ti"].xcom_push(key=STATE_XCOM, value=state)
         what, ident = ("import", state["import_arn"]) if "import_arn" in state else ("table", target)
         status, message = self.wait_or_defer(
             lambda: look(client, what, ident),
@@ -178,8 +187,14 @@ class DynamoDbDrillOperator(DynamoDbOperator):
         return self._conclude(context, state, status, message)
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], state: dict[str, Any]
+        self, context: Context, event: dict[str, Any], state: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        if state is None:
+            state = context["ti"].xcom_pull(task_ids=self.task_id, key=STATE_XCOM)
+        if not state:
+            raise AirflowFailException(
+                "resumed without the drill's state; the drill table is left to the next run"
+            )
         return self._conclude(context, state, event["status"], event.get("message", ""))
 
     # --- steps ---------------------------------------------------------------------------

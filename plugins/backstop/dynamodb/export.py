@@ -115,8 +115,13 @@ class DynamoDbExportOperator(DynamoDbOperator):
         return self.finish(context, state, message, arn=arn, prefix=prefix)
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any], arn: str, prefix: str
+        self, context: Context, event: dict[str, Any], arn: str = "", prefix: str = ""
     ) -> dict[str, Any]:
+        # dag.test() resumes with the event only (no resume kwargs): both are derivable.
+        arn = arn or event["ident"]
+        prefix = prefix or export_prefix(
+            self.dr["prefix"], self.job["table"], run_date(context, self.timezone)
+        )
         return self.finish(context, event["status"], event.get("message", ""), arn=arn, prefix=prefix)
 
     def finish(self, context: Context, state: str, message: str, *, arn: str, prefix: str) -> dict[str, Any]:
