@@ -98,3 +98,32 @@ def test_no_state_backup_fails_the_plan_naming_the_project(resilience_world):
     operator = RebuildStatePlanOperator(task_id="plan_state", spec=spec, region_name=spec.vault_region)
     with pytest.raises(AirflowFailException, match="triflow-infra"):
         operator.execute({})
+
+
+@requires_terraform
+def test_a_rebuild_from_a_drifted_state_fails_the_run_after_the_data_half(
+    airflow_db, resilience_world, slack, load_dag, states
+):
+    """Drift does not stop the DR restore (both answers matter); the rebuild report fails the run."""
+    from tests.dag_loading import shipped_policy
+
+    _backed_up(resilience_world, "v2")
+    _seed_dr_copy(resilience_world.drills)
+    dag = load_dag("rebuild_drill_quarterly.py", "rebuild_drill_quarterly", shipped_policy())
+
+    dag_run = dag.test(logical_date=FIRST_SATURDAY_0200_KST)
+
+    got = states(dag_run)
+    assert dag_run.state == "failed", got
+    assert got[f"{PREFIX}.plan_state"] == "success" and got[f"{PREFIX}.rebuild_report"] == "failed"
+    assert got[f"{PREFIX}.rebuild-dr-restore.verify"] == "success"
+    (report,) = resilience_world.reports().values()
+    assert report["passed"] is False and report["restore"]["passed"] is True
+    assert report["failures"] == [
+        "terraform plan shows drift against the restored state: terraform_data.app (delete/create)"
+    ]
+    assert not [i for i in resilience_world.drills.instances("ap-northeast-1") if "-drill-" in i]
+    texts = [m["text"] for m in slack.messages()]
+    assert any(
+        t.startswith("Rebuild drill quarterly-rebuild FAILED") and "1 change(s)" in t for t in texts
+    ), texts

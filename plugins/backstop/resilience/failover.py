@@ -124,7 +124,8 @@ class FailoverDrillOperator(ResilienceDrillOperator):
             time.sleep(probe.interval)  # one more sample after recovery, so the tail is measured
         finally:
             samples = probe.stop()
-        events = instance_events(client, spec.instance_id, requested_at - timedelta(minutes=5))
+        # a few seconds of clock skew allowed; an earlier failover (minutes ago) is not this one
+        events = instance_events(client, spec.instance_id, requested_at - timedelta(seconds=5))
         checks = []
         if spec.checks and available_at is not None:
             checks = [
