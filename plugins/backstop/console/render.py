@@ -502,14 +502,15 @@ def _what_was_done(run: Any) -> str:
 
 
 def _report_approval(report: dict[str, Any]) -> str:
-    approval = report.get("approval")
-    if isinstance(approval, dict):
-        by = approval.get("by") or approval.get("approved_by") or approval.get("responded_by")
-        if isinstance(by, dict):
-            by = by.get("name")
-        return (
-            f"{escape(str(approval.get('decision') or approval.get('chosen') or ''))} {escape(str(by or ''))}"
-        )
-    if report.get("approved_by"):
-        return escape(str(report["approved_by"]))
-    return '<span class="muted">-</span>'
+    """The report's `decision` ({option, by, at}: written after the approval), when it has one."""
+    decision = report.get("decision")
+    if not isinstance(decision, dict):
+        return '<span class="muted">-</span>'
+    if not decision.get("option"):
+        return escape(str(decision.get("note") or "no decision"))
+    copied = (report.get("copy_back") or {}).get("copied") or []
+    return (
+        f"{escape(str(decision['option']))} by <strong>{escape(str(decision.get('by') or '?'))}</strong> "
+        f"{when(decision.get('at'))}"
+        + (f"<br>copied back {code(', '.join(map(str, copied)))}" if copied else "")
+    )
