@@ -71,7 +71,6 @@ def test_approving_the_manual_restore_in_the_ui_completes_the_run(
         dag_run = dag.test(
             run_conf={
                 "source": PROD,
-                "restore_time": "",
                 "target_instance_id": TARGET,
                 "checks": ["workflows-present"],
                 "tables": ["core.workflows"],

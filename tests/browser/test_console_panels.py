@@ -59,7 +59,6 @@ def seeded(api_server, data_plane, tmp_path, monkeypatch):
             "restore_point_in_time",
             run_conf={
                 "source": PROD,
-                "restore_time": "",
                 "target_instance_id": "triflow-prod-restore-console",
                 "checks": ["workflows-present"],
                 "tables": ["core.workflows"],

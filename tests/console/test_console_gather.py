@@ -28,14 +28,16 @@ def test_an_unreadable_source_blanks_only_its_panel(fleet, local_stack):
         assert "NoSuchBucket" in (view.panels[name].error or ""), (name, view.panels[name])
     assert "NoSuchBucket" in (view.extra["restore_reports"].error or "")
     # the live panels still read RDS through the same connection
-    (restorable,) = view.panels["restorable"].data
-    assert restorable.source == PROD and restorable.latest is not None and restorable.problem is None
+    restorable = {r.source: r for r in view.panels["restorable"].data}
+    assert set(restorable) == {PROD, "triflow-ai-staging-db"}  # every instance a policy names
+    assert restorable[PROD].in_form and not restorable["triflow-ai-staging-db"].in_form
+    assert all(r.latest is not None and r.problem is None for r in restorable.values())
     assert {q.region for q in view.extra["quota"].data} == {"ap-northeast-1", "ap-northeast-2"}
     assert view.panels["audit"].data == [] and view.extra["instances"].data == []
 
     html = page(view)
     assert html.count("Could not read this panel: NoSuchBucket") == 4  # freshness, drills, retention, reports
-    assert PROD in html and "Restore…" in html
+    assert PROD in html and html.count("restore-link") == 1
 
 
 def test_a_cut_off_retention_plan_still_shows_its_complete_lines():

@@ -247,8 +247,12 @@ def restorable_panel(panel: Panel) -> str:
                     window,
                     f"{code(item.newest_snapshot)} {when(item.newest_snapshot_at) if item.newest_snapshot else ''}",
                     copies,
-                    f'<a class="button restore-link" target="_top" href="{escape(link)}">Restore…</a>'
-                    f'<br><code class="restore-conf">{escape(links.form_conf(conf))}</code>',
+                    (
+                        f'<a class="button restore-link" target="_top" href="{escape(link)}">Restore…</a>'
+                        f'<br><code class="restore-conf">{escape(links.form_conf(conf))}</code>'
+                        if item.in_form
+                        else '<span class="muted">not in the form (no drill of it in the policy)</span>'
+                    ),
                 ],
             )
         )
