@@ -307,6 +307,20 @@ def legitimate_calls(*, mirror_request_tags: bool) -> list[Call]:
         simple(
             "freshness reads a drill report", "s3:GetObject", f"{REPORTS}/reports/drills/20261101/d-r.json"
         ),
+        # the DR console (in the API server): the evidence above, plus retention plans and restore reports
+        simple(
+            "console lists retention plans", "s3:ListBucket", REPORTS, **{"s3:prefix": "reports/retention/"}
+        ),
+        simple(
+            "console reads a retention plan", "s3:GetObject", f"{REPORTS}/reports/retention/20261122/r.json"
+        ),
+        simple(
+            "console lists restore reports", "s3:ListBucket", REPORTS, **{"s3:prefix": "reports/restores/"}
+        ),
+        simple(
+            "console reads a restore report", "s3:GetObject", f"{REPORTS}/reports/restores/20261122/m.json"
+        ),
+        simple("console reads the freshness evidence", "s3:GetObject", f"{REPORTS}/freshness/latest.json"),
     ]
 
 
@@ -436,4 +450,7 @@ def escalations() -> list[Call]:
             f"{REPORTS}/index.html",
         ),
         simple("freshness deletes its own evidence", "s3:DeleteObject", f"{REPORTS}/freshness/latest.json"),
+        simple(
+            "console reads outside reports/ and freshness/", "s3:GetObject", f"{REPORTS}/private/notes.json"
+        ),
     ]

@@ -58,7 +58,7 @@ def drill_chart(runs: Sequence[DrillRun]) -> str:
             top = y(rto)
             parts.append(
                 f'<rect class="rto" x="{cx - bar_w / 2:.1f}" y="{top:.1f}" width="{bar_w:.1f}" '
-                f'height="{max(y(0) - top, 1):.1f}" fill="{colour}" opacity="0.8">'
+                f'height="{max(y(0) - top, 3):.1f}" fill="{colour}" opacity="0.8">'
                 f"<title>{escape(label)}: RTO {duration_text(run.rto_seconds)} of "
                 f"{duration_text(run.rto_target)} ({rto:.0%})</title></rect>"
             )

@@ -55,6 +55,7 @@ class Restorable:
 
     source: str
     region: str
+    in_form: bool  # restore_point_in_time offers it (a drill's source)
     status: str | None
     earliest: datetime | None
     latest: datetime | None
@@ -74,6 +75,19 @@ def dr_regions_of(policy: BackupPolicy, source: str) -> list[str]:
     return sorted(regions)
 
 
+def protected_instances(policy: BackupPolicy) -> dict[str, str]:
+    """RDS instance id -> region: every instance a policy names, and every drill source."""
+    out = {
+        resource.id: policy.region_of(item)
+        for item in policy.rds_snapshots
+        for resource in item.resources
+        if getattr(resource, "id", None) and getattr(resource, "type", None) == "rds_instance"
+    }
+    for drill in policy.drills:
+        out.setdefault(drill.source, drill.region or policy.defaults.region)
+    return out
+
+
 def _newest(snapshots: list[SnapshotInfo], source: str) -> SnapshotInfo | None:
     mine = [s for s in snapshots if s.source_id == source and is_managed(s.tags) and s.available]
     return max(mine, key=lambda s: s.created_at or datetime.min.replace(tzinfo=UTC), default=None)
@@ -85,21 +99,22 @@ def restorable(
     from backstop.drills.planning import restorable_window
 
     form = restore_form(policy)
+    offered = form.sources if form else {}
     out = []
-    for source, spec in sorted((form.sources if form else {}).items()):
-        client = rds(spec.region)
+    for source, region in sorted(protected_instances(policy).items()):
+        client = rds(region)
         instance = describe_instance(client, source)
         earliest = latest = None
         problem = None
         if instance is None:
-            problem = f"{source} does not exist in {spec.region}"
+            problem = f"{source} does not exist in {region}"
         else:
             try:
                 window = restorable_window(instance, earliest_automated_restore_time(client, source), now)
                 earliest, latest = window.earliest, window.latest
             except Exception as exc:  # automated backups off: no point-in-time restore
                 problem = str(exc)
-        newest = _newest(snapshots.manual(spec.region), source)
+        newest = _newest(snapshots.manual(region), source)
         copies = []
         for region in dr_regions_of(policy, source):
             copy = _newest(snapshots.manual(region), source)
@@ -119,7 +134,8 @@ def restorable(
         out.append(
             Restorable(
                 source=source,
-                region=spec.region,
+                region=region,
+                in_form=source in offered,
                 status=(instance or {}).get("DBInstanceStatus"),
                 earliest=earliest,
                 latest=latest,

@@ -247,8 +247,12 @@ def restorable_panel(panel: Panel) -> str:
                     window,
                     f"{code(item.newest_snapshot)} {when(item.newest_snapshot_at) if item.newest_snapshot else ''}",
                     copies,
-                    f'<a class="button restore-link" target="_top" href="{escape(link)}">Restore…</a>'
-                    f'<br><code class="restore-conf">{escape(links.form_conf(conf))}</code>',
+                    (
+                        f'<a class="button restore-link" target="_top" href="{escape(link)}">Restore…</a>'
+                        f'<br><code class="restore-conf">{escape(links.form_conf(conf))}</code>'
+                        if item.in_form
+                        else '<span class="muted">not in the form (no drill of it in the policy)</span>'
+                    ),
                 ],
             )
         )
@@ -502,14 +506,15 @@ def _what_was_done(run: Any) -> str:
 
 
 def _report_approval(report: dict[str, Any]) -> str:
-    approval = report.get("approval")
-    if isinstance(approval, dict):
-        by = approval.get("by") or approval.get("approved_by") or approval.get("responded_by")
-        if isinstance(by, dict):
-            by = by.get("name")
-        return (
-            f"{escape(str(approval.get('decision') or approval.get('chosen') or ''))} {escape(str(by or ''))}"
-        )
-    if report.get("approved_by"):
-        return escape(str(report["approved_by"]))
-    return '<span class="muted">-</span>'
+    """The report's `decision` ({option, by, at}: written after the approval), when it has one."""
+    decision = report.get("decision")
+    if not isinstance(decision, dict):
+        return '<span class="muted">-</span>'
+    if not decision.get("option"):
+        return escape(str(decision.get("note") or "no decision"))
+    copied = (report.get("copy_back") or {}).get("copied") or []
+    return (
+        f"{escape(str(decision['option']))} by <strong>{escape(str(decision.get('by') or '?'))}</strong> "
+        f"{when(decision.get('at'))}"
+        + (f"<br>copied back {code(', '.join(map(str, copied)))}" if copied else "")
+    )
