@@ -14,16 +14,17 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(ROOT)/plugins:$(ROOT)
 export PATH := $(ROOT)/$(BIN):$(PATH)
 
-.PHONY: help install test demo up down validate lint fmt lock bench clean
+.PHONY: help install chromium test test-scaleout redis-server demo up down validate lint fmt lock bench clean
 
 help:
 	@echo "make demo      run every pipeline against the local stack and print what it did"
 	@echo "make test      run the whole test suite"
-	@echo "make up        airflow standalone on http://localhost:8080 against the local stack"
-	@echo "make down      stop the local stack started by make up"
+	@echo "make up        Airflow UI on http://localhost:$${BACKSTOP_PORT:-8080} against the local stack (background)"
+	@echo "make down      stop every process make up started"
 	@echo "make validate  check include/backup_policy.yaml (or BACKSTOP_POLICY_FILE)"
 	@echo "make lint      ruff check + format check"
 	@echo "make bench     print every benchmark's figures (parse, retention, triggerer, fleet: ~10 min)"
+	@echo "make test-scaleout  the weekly chain on CeleryExecutor + PostgreSQL + Redis (tests/deploy, ~5 min)"
 
 $(STAMP): requirements-lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,10 +32,29 @@ $(STAMP): requirements-lock.txt
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements-lock.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) chromium
 
-test: $(STAMP)
+# The browser tests (tests/browser) drive Debian's chromium: installed here when missing, if we
+# are root with apt (browser downloads are impossible here); otherwise those tests skip, saying so.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "could not install chromium: the browser tests will skip"; \
+	fi
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2
+
+# The Celery topology needs Redis: Debian's redis-server, installed here when root with apt.
+redis-server:
+	@command -v redis-server >/dev/null || test -x /usr/bin/redis-server || \
+	  { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server >/dev/null; } ; } || \
+	  { echo "redis-server is missing: install Debian's redis-server (apt-get install redis-server)"; exit 1; }
+
+test-scaleout: $(STAMP) redis-server
+	$(BIN)/python -m pytest -p no:xdist -m scaleout tests/deploy
 
 demo: $(STAMP)
 	$(BIN)/python -m include.local.demo
@@ -43,7 +63,7 @@ up: $(STAMP)
 	$(BIN)/python -m include.local.up
 
 down: $(STAMP)
-	$(BIN)/python -m include.local.stack down
+	$(BIN)/python -m include.local.up down
 
 validate: $(STAMP)
 	$(BIN)/python -m backstop.policy validate $(BACKSTOP_POLICY_FILE)
@@ -64,6 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/retention.py
 	$(BIN)/python bench/triggerer.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/scaleout.py
 
 clean:
 	-$(BIN)/python -m include.local.stack down 2>/dev/null

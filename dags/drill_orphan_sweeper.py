@@ -8,9 +8,9 @@ is told. Instances without both tags are never touched. Wiring only.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from airflow.sdk import DAG
 
-from backstop.airflow.dag_defaults import dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, scheduled
 from backstop.drills.sweeper import DrillOrphanSweeperOperator
 from backstop.policy import load_policy
 from backstop.policy.drill_views import drill_regions
@@ -20,8 +20,11 @@ policy = load_policy()
 if policy.drills:
     with DAG(
         dag_id="drill_orphan_sweeper",
-        description="Delete expired restore-drill instances",
-        schedule=CronTriggerTimetable("17 * * * *", timezone=policy.defaults.timezone),
+        **scheduled(
+            policy,
+            "Delete expired restore-drill instances",
+            "17 * * * *",
+        ),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "drill", "cost"]),
     ) as dag:

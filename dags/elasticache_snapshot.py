@@ -5,12 +5,12 @@ policy: `posture_<policy>` checks ElastiCache's automatic snapshot retention and
 (alert only); `snapshot_<id>` creates or adopts today's managed snapshot of each source;
 `export_<id>` exports it to S3 and copies it to the DR region where the policy asks;
 `prune_<policy>` runs the retention planner after every snapshot of the policy succeeded
-(manual runs are dry runs unless confirm_delete is DELETE). Wiring only.
+(manual runs are dry runs unless dry_run is off and confirm_delete is DELETE). Wiring only.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
 from backstop.elasticache.export import CacheSnapshotExportOperator
@@ -19,6 +19,7 @@ from backstop.elasticache.retention import CacheRetentionOperator
 from backstop.elasticache.snapshot import CacheSnapshotOperator
 from backstop.policy import load_policy
 from backstop.policy.datastore_views import elasticache_jobs, elasticache_tiers
+from backstop.retention.operators import deletion_params
 
 policy = load_policy()
 
@@ -28,12 +29,7 @@ for tier in elasticache_tiers(policy):
         description=f"ElastiCache manual snapshots ({tier}), posture and retention",
         schedule=cron_timetable(policy, tier),
         doc_md=__doc__,
-        params={
-            "dry_run": Param(False, type="boolean", title="Force a dry run of the pruning"),
-            "confirm_delete": Param(
-                "", type="string", title="Type DELETE to prune on this manual run (scheduled runs prune)"
-            ),
-        },
+        params=deletion_params("snapshots"),
         **dag_kwargs(policy, tags=["elasticache", "snapshot"]),
     ) as dag:
         for job in elasticache_jobs(policy, tier):

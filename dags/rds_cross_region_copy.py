@@ -24,6 +24,9 @@ if destinations:
         dag_id="rds_cross_region_copy",
         description="Copy the newest managed RDS snapshots to the DR regions",
         schedule=[rds_snapshots_asset()],
+        # Active from the start: it only runs when a snapshot DAG announces snapshots, and a paused
+        # copy DAG would let asset events pile up while no DR copy is made.
+        is_paused_upon_creation=False,
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "dr", "copy"]),
     ):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs, rds_snapshots_asset
+from backstop.airflow.dag_defaults import dag_kwargs, rds_snapshots_asset, scheduled
 from backstop.policy import load_policy
 from backstop.policy.views import snapshot_targets
 from backstop.snapshots.announce import AnnounceSnapshotsOperator
@@ -23,8 +23,11 @@ policy = load_policy()
 for tier in policy.snapshot_tiers():
     with DAG(
         dag_id=f"rds_{tier}_snapshot",
-        description=policy.schedules[tier].description or f"{tier} manual RDS snapshots",
-        schedule=cron_timetable(policy, tier),
+        **scheduled(
+            policy,
+            policy.schedules[tier].description or f"{tier} manual RDS snapshots",
+            policy.schedules[tier].cron,
+        ),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "snapshot", tier]),
     ):

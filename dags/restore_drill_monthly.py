@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, scheduled
 from backstop.drills.report import DrillReportOperator
 from backstop.drills.restore import (
     DrillPreflightOperator,
@@ -46,8 +46,7 @@ aws = {"aws_conn_id": policy.defaults.aws_conn_id}
 for drill_dag in drill_dags(policy):
     with DAG(
         dag_id=drill_dag.dag_id,
-        description=drill_dag.description,
-        schedule=cron_timetable(policy, drill_dag.schedule),
+        **scheduled(policy, drill_dag.description, policy.schedules[drill_dag.schedule].cron),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "drill"]),
     ) as dag:

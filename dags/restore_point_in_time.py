@@ -6,9 +6,11 @@ copy back. `plan` checks the time against the source's restorable window before 
 is created (a bad value fails with the valid window). Then restore -> wait -> verify (the
 chosen checks with psycopg) -> report (endpoint and check results: JSON under
 reports/restores/ and Slack; a report that cannot be written fails the run, as in the
-drills). When tables are chosen, `approve` (Airflow's ApprovalOperator) waits for a human;
-only then `copy_back` pg_dumps each table from the restored instance into the original,
-keeping the replaced table in schema backstop_before_restore_<ts>.
+drills). When tables are chosen, `approve` (Airflow's ApprovalOperator, recording the decision; Home -> Required Actions)
+waits for a human; only then `copy_back` pg_dumps each table from the restored instance into
+the original, keeping the replaced table in schema backstop_before_restore_<plan start, UTC>
+(the approval page names it). `report` runs last, so it records who decided what and what
+was copied back; it fails the run when the restore or an approved copy-back did not complete.
 The restored instance is kept for investigation (tagged backstop:managed, not a drill):
 delete it by hand when done. Promotion (Runbook 2 option A) is a documented manual step.
 """
@@ -17,12 +19,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import DAG, Param, TriggerRule, task
+from airflow.sdk import DAG, TriggerRule, task
 
+from backstop.airflow.approvals import RecordedApprovalOperator
 from backstop.airflow.dag_defaults import dag_kwargs
+from backstop.drills.forms import APPROVAL_BODY, APPROVAL_SUBJECT, restore_params
 from backstop.drills.manual import CopyBackOperator, ManualRestorePlanOperator
-from backstop.drills.planning import TABLE_PATTERN
 from backstop.drills.report import DrillReportOperator
 from backstop.drills.restore import DrillRestoreOperator, DrillVerifyOperator, RdsInstanceWaitOperator
 from backstop.policy import load_policy
@@ -38,39 +40,7 @@ if form is not None:
         description="Runbook 2: restore to a point in time, verify, copy tables back after approval",
         schedule=None,
         doc_md=__doc__,
-        params={
-            "source": Param(
-                form.source_names[0], type="string", enum=form.source_names, description="source DB instance"
-            ),
-            "restore_time": Param(
-                "",
-                type=["null", "string"],
-                description="UTC date-time, e.g. 2026-11-22T01:30:00Z; empty = latest restorable time",
-            ),
-            "target_instance_id": Param(
-                "",
-                type=["null", "string"],
-                # The IAM policy lets Backstop tag (and so later delete) only instances named
-                # like its own: a restore must contain "-restore-" (include/iam/README.md).
-                pattern=r"^$|^[a-zA-Z][a-zA-Z0-9-]*-restore-[a-zA-Z0-9-]*[a-zA-Z0-9]$",
-                description="new instance id, containing '-restore-'; empty = <source>-restore-<YYYYMMDDHHMM>",
-            ),
-            "instance_class": Param(
-                "db.t4g.medium", type="string", description="instance class of the restore"
-            ),
-            "checks": Param(
-                form.check_names,
-                type="array",
-                items={"type": "string", "enum": form.check_names},
-                description="data checks to run on the restored database (empty = all of the source's)",
-            ),
-            "tables": Param(
-                [],
-                type="array",
-                items={"type": "string", "pattern": TABLE_PATTERN},
-                description="schema.table to copy back into the original after approval (empty = none)",
-            ),
-        },
+        params=restore_params(form),
         **dag_kwargs(policy, tags=["rds", "restore"]),
     ) as dag:
         plan = ManualRestorePlanOperator(task_id="plan", sources=form.sources, **aws)
@@ -88,12 +58,20 @@ if form is not None:
             name="manual-restore",
             kind="manual",
             source="{{ params.source }}",
-            task_ids={"plan": "plan", "restore": "restore", "wait": "wait_available", "verify": "verify"},
+            task_ids={
+                "plan": "plan",
+                "restore": "restore",
+                "wait": "wait_available",
+                "verify": "verify",
+                "approve": "approve",
+                "copy_back": "copy_back",
+            },
             report_bucket=policy.defaults.report_bucket,
             region_name=policy.defaults.region,
             channel=policy.defaults.slack.channel,
             slack_conn_id=policy.defaults.slack.conn_id,
             trigger_rule=TriggerRule.ALL_DONE,
+            fail_unless_passed=True,  # the last task: the run's state is the restore's and the copy-back's
             **aws,
         )
 
@@ -101,20 +79,12 @@ if form is not None:
         def route(params=None) -> list[str]:
             return ["approve"] if params.get("tables") else []
 
-        approve = ApprovalOperator(
+        approve = RecordedApprovalOperator(
             task_id="approve",
-            subject="Copy {{ params.tables | join(', ') }} from {{ ti.xcom_pull(task_ids='plan')['instance_id'] }} "
-            "back into {{ params.source }}?",
-            body=(
-                "Restored {{ params.source }} to {{ ti.xcom_pull(task_ids='plan')['restore_point'] }} as "
-                "{{ ti.xcom_pull(task_ids='plan')['instance_id'] }}. Checks: "
-                "{% for c in (ti.xcom_pull(task_ids='verify') or {}).get('checks', []) %}"
-                "{{ c.name }}={{ c.observed }} ({{ 'ok' if c.passed else 'FAILED' }}) {% endfor %}. "
-                "Approving replaces these tables in the ORIGINAL database; the current tables are kept "
-                "in schema backstop_before_restore_<timestamp>."
-            ),
+            subject=APPROVAL_SUBJECT,
+            body=APPROVAL_BODY,
             response_timeout=timedelta(hours=24),
         )
         copy_back = CopyBackOperator(task_id="copy_back", plan=plan.output, **aws)
-        restore >> wait >> verify >> report
-        verify >> route() >> approve >> copy_back
+        # The report comes last, so it records the decision (who, which option) and the copy-back.
+        restore >> wait >> verify >> route() >> approve >> copy_back >> report

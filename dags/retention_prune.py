@@ -4,43 +4,33 @@ Daily. `plan_retention` lists snapshots in the source and DR regions, plans with
 planner (backstop.retention.planner), prints the plan table, streams it to the report bucket and
 tells Slack when pruning of a resource is halted; its XCom is a pointer to that report.
 `apply_retention` reads the deletions back from the report and deletes them (a few at a time).
-Manual runs are dry runs unless `confirm_delete` is typed as DELETE; scheduled runs delete;
-`dry_run` can only force a dry run. Wiring only.
+A manual run is a dry run (the form's `dry_run` is on by default); a real run needs `dry_run`
+switched off AND `confirm_delete` typed as DELETE (off without DELETE fails, deleting nothing).
+Scheduled runs delete. Wiring only.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, scheduled
+from backstop.airflow.missed_runs import on_time_gate
 from backstop.policy import load_policy
 from backstop.policy.views import policy_channels, retention_rules, snapshot_regions
-from backstop.retention.operators import RetentionApplyOperator, RetentionPlanOperator
+from backstop.retention.operators import RetentionApplyOperator, RetentionPlanOperator, deletion_params
 
 policy = load_policy()
 
 if policy.rds_snapshots:
     with DAG(
         dag_id="retention_prune",
-        description="Prune managed RDS snapshots by the policy's retention rules",
-        schedule=cron_timetable(policy, policy.defaults.retention_schedule),
+        **scheduled(
+            policy,
+            "Prune managed RDS snapshots by the policy's retention rules",
+            policy.schedules[policy.defaults.retention_schedule].cron,
+        ),
         doc_md=__doc__,
-        params={
-            "dry_run": Param(
-                False,
-                type="boolean",
-                title="Force a dry run",
-                description="On: plan and report only, also on the schedule. Off changes nothing: a run "
-                "triggered by hand is a dry run anyway unless confirm_delete says DELETE.",
-            ),
-            "confirm_delete": Param(
-                "",
-                type="string",
-                title="Type DELETE to delete on this manual run",
-                description="Manual runs only plan. To delete what the plan says, type DELETE here "
-                "(scheduled runs delete without it).",
-            ),
-        },
+        params=deletion_params("snapshots"),
         **dag_kwargs(policy, tags=["rds", "retention"]),
     ) as dag:
         plan = RetentionPlanOperator(
@@ -55,6 +45,8 @@ if policy.rds_snapshots:
             slack_conn_id=policy.defaults.slack.conn_id,
             clock_skew_seconds=policy.defaults.clock_skew_tolerance.total_seconds(),
         )
+        # unpausing late must not delete at once for a slot long past (backstop.airflow.missed_runs)
+        on_time_gate() >> plan
         RetentionApplyOperator(
             task_id="apply_retention",
             aws_conn_id=policy.defaults.aws_conn_id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, scheduled
 from backstop.policy import load_policy
 from backstop.tfstate.backup import TerraformStateBackupOperator, TerraformStateTargetsOperator
 
@@ -22,14 +22,19 @@ tf = policy.terraform_state
 if tf is not None:
     with DAG(
         dag_id="terraform_state_backup",
-        description=policy.schedules[tf.schedule].description or "Terraform state backup",
-        schedule=cron_timetable(policy, tf.schedule),
+        **scheduled(
+            policy,
+            policy.schedules[tf.schedule].description or "Terraform state backup",
+            policy.schedules[tf.schedule].cron,
+        ),
         doc_md=__doc__,
         params={
             "accept": Param(
                 [],
                 type="array",
-                items={"type": "string"},
+                items={"type": "string", "pattern": r"^[^/\s]+/[^/\s]+$"},
+                uniqueItems=True,
+                title="Accept these state changes (project/workspace)",
                 description="project/workspace pairs whose rollback or lineage change is intended: "
                 "this run backs them up instead of alerting (manual runs only)",
             )

@@ -42,36 +42,62 @@ if tf is not None:
         schedule=None,
         doc_md=__doc__,
         params={
-            "project": Param(names[0], enum=names, description="project from the policy"),
+            "project": Param(
+                names[0],
+                type="string",
+                enum=names,
+                title="Project",
+                description="Terraform project from the policy (terraform_state.projects).",
+            ),
             "workspace": Param(
                 "default",
                 type="string",
                 pattern=r"^(?!\.\.?$)[^/\\]{1,90}$",
-                description="Terraform workspace (default, or a name under env:/)",
+                title="Workspace",
+                description="Terraform workspace: default, or a workspace name (its state is under env:/<name>/).",
             ),
             "date": Param(
                 "latest",
                 type="string",
                 pattern=r"^(latest|\d{4}-\d{2}-\d{2})$",
-                description="latest or YYYY-MM-DD",
+                title="Backup date",
+                description="latest, or the day of the backup as YYYY-MM-DD (UTC).",
             ),
-            "destination": Param("local_path", enum=["local_path", "backend"]),
+            "destination": Param(
+                "local_path",
+                type="string",
+                enum=["local_path", "backend"],
+                values_display={
+                    "local_path": "a new local file to inspect (safe)",
+                    "backend": "back to the backend, after approval (overwrites the live state)",
+                },
+                title="Destination",
+                description="local_path writes a new file and touches nothing else; backend waits for "
+                "an approval in Required Actions, then overwrites the live state.",
+            ),
             "vault": Param(
                 "auto",
+                type="string",
                 enum=["auto", "primary", "dr"],
+                title="Vault",
                 description="auto: the primary vault, or the DR vault"
                 + (f" ({tf.vault.dr.region})" if tf.vault.dr else "")
                 + " when the primary cannot be reached (outage, access denied; not a missing backup)",
             ),
             "local_path": Param(
-                "",
-                type="string",
-                description="new file to write, relative to the restore root "
-                f"({tf.restore_root or '$AIRFLOW_HOME/backstop-restore'}); empty: "
-                "<root>/<project>/<workspace>/serial-<n>-<sha256>-<run>.tfstate",
+                None,
+                type=["null", "string"],
+                title="Local file (optional)",
+                description="New file to write, relative to the restore root "
+                f"({tf.restore_root or '$AIRFLOW_HOME/backstop-restore'}). Empty: "
+                "<root>/<project>/<workspace>/serial-<n>-<sha256>-<run>.tfstate. Ignored for backend.",
             ),
             "force": Param(
-                False, type="boolean", description="allow overwriting a newer serial in the backend"
+                False,
+                type="boolean",
+                title="Allow an older serial over a newer one (backend only)",
+                description="Off: a backend restore that would put an older serial over a newer "
+                "state is refused. On: allowed (still only after approval).",
             ),
         },
         **dag_kwargs(policy, tags=["terraform", "restore"]),

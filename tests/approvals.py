@@ -23,6 +23,7 @@ def approve_when_asked(
     before_approving: Callable[[], None] | None = None,
     timeout: float = 90,
     task_id: str = "approve",
+    choice: str = "Approve",
 ) -> None:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
@@ -35,7 +36,7 @@ def approve_when_asked(
 
     deadline = time.monotonic() + timeout
     while not done.is_set():
-        choice = "Approve" if time.monotonic() < deadline else "Reject"
+        answer = choice if time.monotonic() < deadline else "Reject"
         try:
             with create_session() as session:
                 row = session.execute(
@@ -48,14 +49,14 @@ def approve_when_asked(
                     )
                 ).first()
                 if row is not None:
-                    answers.append((choice, row.body))
-                    if choice == "Approve" and before_approving is not None:
+                    answers.append((answer, row.body))
+                    if answer == "Approve" and before_approving is not None:
                         before_approving()
                     update_hitl_detail(
                         dag_id=dag_id,
                         dag_run_id=row.run_id,
                         task_id=task_id,
-                        update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[choice]),
+                        update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[answer]),
                         user=SimpleAuthManagerUser(username="sre-oncall", role="admin"),
                         session=session,
                         map_index=-1,

@@ -26,6 +26,7 @@ Python::
 CLI::
 
     python -m include.local.dataplane up|down|env [--dir PATH]
+    python -m include.local.dataplane heartbeat --dir PATH --port N   # touch core.heartbeat every 5 s
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ HOST = "127.0.0.1"
 SOURCE_DATABASE = "triflow"
 ADMIN_USER = "postgres"
 RUN_AS = "pgserver"  # postgres refuses to run as root; pgserver's convention is this user
+HEARTBEAT_INTERVAL = 5.0  # seconds between heartbeat writes under `make up`
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS core;
@@ -112,13 +114,14 @@ def _quote_literal(value: str) -> str:
 class LocalDataPlane:
     """An embedded PostgreSQL server in `base_dir` (data, socket, log, state file)."""
 
-    def __init__(self, base_dir: Path | str | None = None) -> None:
+    def __init__(self, base_dir: Path | str | None = None, max_connections: int = 50) -> None:
         # Unix socket paths are limited to ~107 bytes: keep the base short by default.
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="bspg-"))
         self.pgdata = self.base_dir / "data"
         self.socket_dir = self.base_dir / "sock"
         self.log = self.base_dir / "postgres.log"
         self.state_file = self.base_dir / "dataplane.json"
+        self.max_connections = max_connections
         self.port: int | None = None
         self._user: str | None = None
 
@@ -181,22 +184,38 @@ class LocalDataPlane:
                 timeout=120,
             )
         self.port = _free_port()
-        options = f"-c listen_addresses={HOST} -p {self.port} -k {self.socket_dir} -c max_connections=50"
+        options = f"-c listen_addresses={HOST} -p {self.port} -k {self.socket_dir} -c max_connections={self.max_connections}"
         self._exec(
             "pg_ctl", "-w", "-t", "60", "-D", str(self.pgdata), "-l", str(self.log), "-o", options, "start"
         )
         self.state_file.write_text(json.dumps(self.config(), indent=2) + "\n")
         return self
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown); the data directory stays for the next start."""
+    def stop(self, *, strict: bool = False) -> None:
+        """Stop the server (fast shutdown); the data directory stays for the next start.
+
+        pg_ctl refuses to run as root, so as root it runs as the server's own user (also from a
+        fresh handle, e.g. `make down`). With ``strict`` a failure raises instead of passing.
+        """
         if not (self.pgdata / "postmaster.pid").exists():
+            self.state_file.unlink(missing_ok=True)
             return
+        if self._user is None and os.geteuid() == 0:
+            self._user = RUN_AS
         try:
             self._exec("pg_ctl", "-w", "-t", "30", "-D", str(self.pgdata), "-m", "fast", "stop")
         except DataPlaneError:
-            pass
+            if strict:
+                raise
+            return
         self.state_file.unlink(missing_ok=True)
+
+    def server_pid(self) -> int | None:
+        """The postmaster's pid from postmaster.pid, or None when it is not running."""
+        try:
+            return int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def destroy(self) -> None:
         self.stop()
@@ -282,6 +301,18 @@ class LocalDataPlane:
         """What the application does all the time: record that it is alive."""
         self.sql("UPDATE core.heartbeat SET updated_at = now() WHERE id = 1")
 
+    def heartbeat_forever(self, interval: float = HEARTBEAT_INTERVAL) -> None:
+        """Touch the heartbeat every ``interval`` seconds (the writer `make up` runs), so a
+        restore's RPO is measured against an application that is really writing."""
+        import time
+
+        while True:
+            try:
+                self.touch_heartbeat()
+            except Exception as exc:  # server restarting: try again next beat
+                print(f"heartbeat: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            time.sleep(interval)
+
     def databases(self) -> list[str]:
         return [r[0] for r in self.sql("SELECT datname FROM pg_database ORDER BY 1", database="postgres")]
 
@@ -313,7 +344,9 @@ def start_for_stack(endpoint_url: str, base_dir: Path | str | None = None) -> Lo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "env"])
+    parser.add_argument("command", choices=["up", "down", "env", "heartbeat"])
+    parser.add_argument("--port", type=int, help="heartbeat: the running server's port")
+    parser.add_argument("--interval", type=float, default=HEARTBEAT_INTERVAL)
     parser.add_argument("--dir", default=str(Path(".local") / "pg"))
     parser.add_argument("--aws-endpoint-url", help="seed the master role from this emulator's secret")
     args = parser.parse_args(argv)
@@ -328,7 +361,10 @@ def main(argv: list[str] | None = None) -> int:
             plane.ensure_role(creds["username"], creds["password"])
         print(f"export {ENV_VAR}='{json.dumps(plane.config())}'")
     elif args.command == "down":
-        plane.stop()
+        plane.stop(strict=True)
+    elif args.command == "heartbeat":
+        plane.port = args.port
+        plane.heartbeat_forever(args.interval)
     else:
         print(plane.state_file.read_text() if plane.state_file.exists() else "not running")
     return 0

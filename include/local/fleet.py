@@ -15,6 +15,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from include.local.dynamodb_fleet import seed_dynamodb
+
 PRIMARY_REGION = "ap-northeast-2"  # Seoul: where the fleet runs
 DR_REGION = "ap-northeast-1"  # Tokyo: cross-region snapshot copies land here
 
@@ -375,6 +377,10 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         Tags=_tags(environment="production", project=PROJECT, backstop_tier="weekly"),
     )
 
+    from include.local.resilience_fleet import seed_resilience  # staging Multi-AZ DB, ECS services
+
+    resilience = seed_resilience(lambda service, region: _client(service, endpoint_url, region), common)
+
     s3_primary = _client("s3", endpoint_url, PRIMARY_REGION)
     bucket_arn = _ensure_bucket(s3_primary, REPORT_BUCKET, PRIMARY_REGION)
     buckets = {REPORT_BUCKET: bucket_arn}
@@ -391,6 +397,10 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         "backstop-tfstate-vault-dr",
     )
 
+    dynamodb = seed_dynamodb(
+        lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, DR_REGION, PROJECT
+    )
+
     from include.local.fleet_datastores import seed_datastores
 
     datastores = seed_datastores(
@@ -398,6 +408,7 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
     )
 
     return {
+        "dynamodb": dynamodb,
         "datastores": datastores,
         "endpoint_url": endpoint_url,
         "primary_region": PRIMARY_REGION,
@@ -421,6 +432,7 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         },
         "buckets": buckets,
         "secrets": {DB_MASTER_SECRET: secret_arn},
+        "resilience": resilience,
     }
 
 

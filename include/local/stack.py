@@ -55,8 +55,9 @@ def _free_port() -> int:
 
 
 def _moto_command(port: int) -> list[str]:
-    # moto_server plus the few calls moto lacks (include/local/moto_emulation.py, documented there)
-    return [sys.executable, "-m", "include.local.moto_emulation", "-H", HOST, "-p", str(port)]
+    # moto_server plus what it lacks: failover and the ECS scheduler (include/local/emulation.py),
+    # ElastiCache CopySnapshot (include/local/moto_emulation.py, installed by emulation.py)
+    return [sys.executable, "-m", "include.local.emulation", "-H", HOST, "-p", str(port)]
 
 
 def _http_ok(url: str, timeout: float = 1.0) -> bool:

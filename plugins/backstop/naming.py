@@ -98,6 +98,30 @@ def is_managed(tags: Mapping[str, str]) -> bool:
     return tags.get(MANAGED_TAG) == "true"
 
 
+# DynamoDB (backstop.dynamodb): backup names and drill tables. Backups carry no tags (see
+# backstop.dynamodb.ledger); drill tables are tagged right after the restore creates them.
+_DYNAMODB_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+DYNAMODB_DRILL_MARK = "-bsdrill-"  # only drill tables have it; IAM scopes restore/tag/delete to it
+
+
+def dynamodb_backup_name(table: str, tier: str, run_date: date) -> str:
+    """`<table>-<tier>-<YYYYMMDD>`, e.g. `triflow-workflow-state-daily-20261122`."""
+    name = f"{table}-{tier}-{run_date:%Y%m%d}"
+    if not _DYNAMODB_NAME.match(name):
+        raise NamingError(
+            f"backup name {name!r} is not a valid DynamoDB backup name (3-255 of A-Z a-z 0-9 _ . -)"
+        )
+    return name
+
+
+def dynamodb_drill_table(table: str, kind: str, run_date: date) -> str:
+    """`<table>-bsdrill-<kind>-<YYYYMMDD>`: the only tables a DynamoDB drill may delete."""
+    name = f"{table}{DYNAMODB_DRILL_MARK}{kind.replace('_', '-')}-{run_date:%Y%m%d}"
+    if not _DYNAMODB_NAME.match(name):
+        raise NamingError(f"drill table name {name!r} is not a valid DynamoDB table name")
+    return name
+
+
 # ElastiCache and S3 (backstop.elasticache, backstop.s3backup)
 CREATED_AT_TAG = (
     "backstop:created-at"  # UTC %Y-%m-%dT%H:%M:%SZ; ElastiCache snapshots' create time if AWS gives none

@@ -54,8 +54,25 @@ def summary_text(report: dict[str, Any]) -> str:
     )
     if report.get("passed"):
         checks = report.get("checks") or []
-        return f"{head}; {len(checks)} check(s) passed; {measures}"
+        return f"{head}; {len(checks)} check(s) passed; {measures}{decision_text(report)}"
     return f"{head}; failed at {report.get('failed_step')}: " + "; ".join(report.get("failures") or ["?"])
+
+
+def decision_text(report: dict[str, Any]) -> str:
+    """The manual restore's copy-back decision and result, or '' (nothing was asked)."""
+    decision = report.get("decision")
+    if not decision:
+        return ""
+    if not decision.get("option"):
+        return f"; copy-back of {', '.join(report.get('tables') or [])}: no decision"
+    verb = {"Approve": "approved", "Reject": "rejected"}.get(decision["option"], decision["option"])
+    text = f"; copy-back {verb} by {decision.get('by')}"
+    done = report.get("copy_back") or {}
+    if done.get("copied"):
+        text += (
+            f": copied {', '.join(done['copied'])} (replaced tables kept in schema {done.get('kept_schema')})"
+        )
+    return text
 
 
 def summary_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -41,6 +41,14 @@ def test_blocks_carry_what_the_on_call_needs():
     assert "triflow-ai-staging-db" in text
 
 
+def test_an_inventory_task_is_named_by_its_regions_not_a_dash():
+    context = _context(RuntimeError("Retention aborted"))
+    context["task"] = SimpleNamespace(regions=["ap-northeast-2", "ap-northeast-1"], retries=0)
+    context["ti"].map_index = -1
+    text, _ = failure_blocks(context)
+    assert "(regions ap-northeast-2, ap-northeast-1)" in text
+
+
 def test_alert_is_delivered_as_block_kit(local_stack, slack):
     SlackFailureNotifier(channel="#triflow-alerts")(_context(ValueError("boom")))
     (message,) = slack.messages()

@@ -205,3 +205,28 @@ def test_check_expectations(expectation, value, passed):
 
     check = CheckSpec(name="c", sql="x", **expectation)
     assert evaluate(check, value, datetime(2026, 11, 8, 3, 0, tzinfo=UTC))[0] is passed
+
+
+def test_drill_fails_when_the_restored_data_is_stale_and_still_deletes(
+    airflow_db, drill_world, slack, load_dag, policy_for, states
+):
+    """Failure mode "restored data stale": the newest heartbeat row is an hour old, as when
+    replication or the application stopped writing long before the restore point."""
+    drill_world.plane.sql("UPDATE core.heartbeat SET updated_at = now() - interval '1 hour'")
+    dag = load_dag("restore_drill_monthly.py", "restore_drill_monthly", policy_for(["production-pitr"]))
+
+    dag_run = dag.test(logical_date=FIRST_SUNDAY_0300_KST)
+
+    got = states(dag_run)
+    assert dag_run.state == "failed", got
+    assert got[f"{PITR_TASKS}.verify"] == "failed"
+    assert got[f"{PITR_TASKS}.delete_instance"] == "success"
+    _assert_no_drill_instances(drill_world)
+    (report,) = drill_world.reports().values()
+    failed = [c["name"] for c in report["checks"] if not c["passed"]]
+    assert failed == ["heartbeat-fresh"], report["checks"]
+    assert report["rpo_met"] is False, report
+    texts = [m["text"] for m in slack.messages()]
+    alerts = [t for t in texts if t.startswith("Backstop task failed")]
+    assert len(alerts) == 1 and "heartbeat-fresh" in alerts[0], texts
+    assert len(texts) == 2 and "FAILED" in texts[1 - texts.index(alerts[0])], texts  # + the summary

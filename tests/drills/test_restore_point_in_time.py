@@ -48,7 +48,7 @@ def test_copy_back_after_approval_restores_the_table_and_keeps_the_replaced_one(
         dag_run = dag.test(
             run_conf={
                 "source": SOURCE,
-                "restore_time": "",
+                "restore_time": None,  # null = latest restorable time
                 "target_instance_id": target,
                 "checks": ["workflows-present"],
                 "tables": ["core.workflows"],
@@ -61,10 +61,16 @@ def test_copy_back_after_approval_restores_the_table_and_keeps_the_replaced_one(
     got = states(dag_run)
     assert dag_run.state == "success", (got, answers)
     assert got["approve"] == "success" and got["copy_back"] == "success", got
-    assert any("workflows-present=120 (ok)" in str(a) for a in answers), answers
+    (body,) = [b for choice, b in answers if choice == "Approve"]
+    assert "- `workflows-present`: 120 (ok)" in body  # one point per line
     assert plane.sql("SELECT COUNT(*) FROM core.workflows")[0][0] == 120  # copied back
     kept = plane.sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'backstop_before_restore_%'")
     assert len(kept) == 1
+    # the approval page named the real schema before anything was moved (not "<timestamp>")
+    assert f"moved to schema `{kept[0][0]}`" in body and "<timestamp>" not in body
+    assert (
+        "`core.workflows` in database `triflow` of `triflow-ai-production-db` will be **overwritten**" in body
+    )
     assert plane.sql(f'SELECT COUNT(*) FROM "{kept[0][0]}".workflows')[0][0] == 20  # the replaced table
     # identity still works after the copy-back
     plane.sql("INSERT INTO core.workflows (name, owner) VALUES ('after-restore', 'ops')")
@@ -76,6 +82,48 @@ def test_copy_back_after_approval_restores_the_table_and_keeps_the_replaced_one(
     (report,) = drill_world.reports("reports/restores/").values()
     assert report["passed"] is True and report["endpoint"]["address"]
     assert [c["name"] for c in report["checks"]] == ["workflows-present"]
+    # written after the decision: who approved which option, and what the copy-back did
+    assert report["decision"]["option"] == "Approve" and report["decision"]["by"] == "sre-oncall"
+    assert report["copy_back"]["copied"] == ["core.workflows"]
+    assert report["copy_back"]["kept_schema"] == kept[0][0]
+    (summary,) = [m["text"] for m in slack.messages() if m["text"].startswith("Manual restore")]
+    assert "copy-back approved by sre-oncall: copied core.workflows" in summary
+
+
+def test_a_rejected_copy_back_leaves_the_original_and_the_report_names_who_rejected(
+    airflow_db, drill_world, slack, load_dag, policy_for, states
+):
+    plane = drill_world.plane
+    dag = load_dag("restore_point_in_time.py", "restore_point_in_time", policy_for())
+    done, answers = threading.Event(), []
+    approver = threading.Thread(
+        target=approve_when_asked,
+        args=(dag.dag_id, done, answers),
+        kwargs={"choice": "Reject"},
+        daemon=True,
+    )
+    approver.start()
+    try:
+        dag_run = dag.test(
+            run_conf={
+                "source": SOURCE,
+                "restore_time": None,
+                "target_instance_id": "triflow-prod-restore-rejected",
+                "checks": ["workflows-present"],
+                "tables": ["core.workflows"],
+            }
+        )
+    finally:
+        done.set()
+        approver.join(timeout=5)
+
+    got = states(dag_run)
+    assert dag_run.state == "success", (got, answers)  # rejecting is a decision, not a failure
+    assert got["approve"] == "success" and got["copy_back"] == "skipped" and got["report"] == "success", got
+    assert plane.sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'backstop_before_restore_%'") == []
+    (report,) = drill_world.reports("reports/restores/").values()
+    assert report["decision"]["option"] == "Reject" and report["decision"]["by"] == "sre-oncall"
+    assert report["copy_back"] is None and report["tables"] == ["core.workflows"]
 
 
 def test_sweeper_deletes_expired_drill_instances_only(

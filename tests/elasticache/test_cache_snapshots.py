@@ -175,7 +175,12 @@ def test_a_manual_prune_is_a_dry_run_unless_delete_is_typed(ec):
     assert _names(ec) == before
 
     real = _prune(
-        _context(run_id="manual__2", when=DAY_0200_KST + timedelta(minutes=10), confirm_delete="DELETE")
+        _context(
+            run_id="manual__2",
+            when=DAY_0200_KST + timedelta(minutes=10),
+            dry_run=False,
+            confirm_delete="DELETE",
+        )
     )
     assert len(real["deleted"]) == 6
 

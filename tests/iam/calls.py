@@ -51,6 +51,7 @@ PLACEHOLDERS = {
 
 
 PRODUCTION_DB = "triflow-ai-production-db"
+REPORTS = "arn:aws:s3:::triflow-backstop-reports"
 PRODUCTION_CLUSTER = "triflow-aurora-production"
 RUN_DATE = date(2026, 11, 22)
 SNAPSHOT = snapshot_name(PRODUCTION_DB, "weekly", RUN_DATE)
@@ -178,6 +179,13 @@ def legitimate_calls(*, mirror_request_tags: bool) -> list[Call]:
         simple("read an instance's tags", "rds:ListTagsForResource", db),
         simple("PITR window", "rds:DescribeDBInstanceAutomatedBackups", db),
         simple("DR subnet group", "rds:DescribeDBSubnetGroups", restore_groups[0]),
+        simple("failover drill: the instance's events", "rds:DescribeEvents", db),
+        simple(
+            "failover drill: fail over a staging instance",
+            "rds:RebootDBInstance",
+            rds_arn("db", "triflow-ai-staging-ha-db"),
+            **tags_context(resource={"environment": "staging"}),
+        ),
         creating(
             "snapshot an instance", "rds:CreateDBSnapshot", snapshot, SNAPSHOT_TAGS, also_on=(db,), **mirror
         ),
@@ -286,6 +294,19 @@ def legitimate_calls(*, mirror_request_tags: bool) -> list[Call]:
             "s3:PutObject",
             "arn:aws:s3:::triflow-backstop-reports/reports/drills/2026/11/report.json",
         ),
+        # backup_freshness: its evidence and alert state, and the drill reports it summarises
+        simple("freshness reads its alert state", "s3:GetObject", f"{REPORTS}/freshness/state.json"),
+        simple(
+            "freshness writes a run's evidence",
+            "s3:PutObject",
+            f"{REPORTS}/freshness/runs/20261122T031500Z.json",
+        ),
+        simple(
+            "freshness lists the drill reports", "s3:ListBucket", REPORTS, **{"s3:prefix": "reports/drills/"}
+        ),
+        simple(
+            "freshness reads a drill report", "s3:GetObject", f"{REPORTS}/reports/drills/20261101/d-r.json"
+        ),
     ]
 
 
@@ -366,6 +387,12 @@ def escalations() -> list[Call]:
         ),
         simple("delete the production instance", "rds:DeleteDBInstance", db),
         simple(
+            "fail over the production instance (resilience drills are staging only)",
+            "rds:RebootDBInstance",
+            db,
+            **tags_context(resource={"environment": "production"}),
+        ),
+        simple(
             "delete the production instance after someone else tagged it managed + drill",
             "rds:DeleteDBInstance",
             db,
@@ -403,4 +430,10 @@ def escalations() -> list[Call]:
             {"backstop:tier": "weekly"},
             also_on=(db,),
         ),
+        simple(
+            "write outside reports/ and freshness/ in the report bucket",
+            "s3:PutObject",
+            f"{REPORTS}/index.html",
+        ),
+        simple("freshness deletes its own evidence", "s3:DeleteObject", f"{REPORTS}/freshness/latest.json"),
     ]

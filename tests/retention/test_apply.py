@@ -50,7 +50,7 @@ def plan_now(dry_run: bool = False) -> dict:
         alert_channel="#triflow-alerts",
     )
     tomorrow = datetime.now(UTC) + timedelta(days=1)
-    params = {"dry_run": True} if dry_run else {"confirm_delete": "DELETE"}
+    params = {"dry_run": True} if dry_run else {"dry_run": False, "confirm_delete": "DELETE"}
     context = {"run_id": "t", "params": params, "logical_date": tomorrow, "dag_run": None}
     return op.execute(context)
 

@@ -73,7 +73,7 @@ def test_real_run_deletes_only_what_the_plan_says(prune_dag, rds, slack, local_s
     names = _seed_snapshots(rds)
     tomorrow = datetime.now(UTC) + timedelta(days=1)
 
-    dag_run = prune_dag.test(logical_date=tomorrow, run_conf={"confirm_delete": "DELETE"})
+    dag_run = prune_dag.test(logical_date=tomorrow, run_conf={"dry_run": False, "confirm_delete": "DELETE"})
 
     assert dag_run.state == "success"
     # weekly/monthly/yearly rules keep the newest; min_keep 2 keeps the second newest.
@@ -100,26 +100,58 @@ def test_manual_run_defaults_to_a_dry_run(prune_dag, rds, local_stack):
 
 
 def test_a_manual_run_deletes_only_with_the_typed_confirmation(prune_dag, rds, local_stack):
-    """No UI toggle enables deletion: `dry_run` switched on and off again sends false, which used
-    to mean "delete". A manual run deletes only when `confirm_delete` is typed as DELETE."""
+    """No UI toggle enables deletion. The form's dry-run switch defaults to on; typing DELETE
+    with it on is still a dry run; switching it off without DELETE fails before deleting; only
+    off AND DELETE deletes."""
     names = _seed_snapshots(rds)
     later = datetime.now(UTC) + timedelta(days=1)
 
-    prune_dag.test(logical_date=later, run_conf={"dry_run": False})
-    assert _names(rds) == {*names, "dba-hand-made"}  # still a dry run
+    prune_dag.test(logical_date=later, run_conf={"confirm_delete": "DELETE"})
+    assert _names(rds) == {*names, "dba-hand-made"}  # dry_run still on (its default): a dry run
 
-    prune_dag.test(logical_date=later + timedelta(minutes=1), run_conf={"confirm_delete": "delete"})
-    assert _names(rds) == {*names, "dba-hand-made"}  # not the exact word: still a dry run
+    # every value given each time: dag.test() keeps one run's conf in the DAG's params for the next
+    refused = prune_dag.test(
+        logical_date=later + timedelta(minutes=1), run_conf={"dry_run": False, "confirm_delete": None}
+    )
+    assert refused.state == "failed"
+    assert _names(rds) == {*names, "dba-hand-made"}  # switched off, nothing typed: refused
 
-    prune_dag.test(logical_date=later + timedelta(minutes=2), run_conf={"confirm_delete": "DELETE"})
+    prune_dag.test(
+        logical_date=later + timedelta(minutes=2), run_conf={"dry_run": False, "confirm_delete": "delete"}
+    )
+    assert _names(rds) == {*names, "dba-hand-made"}  # not the exact word: refused
+
+    prune_dag.test(
+        logical_date=later + timedelta(minutes=3), run_conf={"dry_run": False, "confirm_delete": "DELETE"}
+    )
     assert _names(rds) == {names[2], names[3], "dba-hand-made"}
+
+
+def test_the_form_defaults_to_a_dry_run_and_scheduled_runs_still_delete(tmp_path, monkeypatch):
+    """The switch shows ON by default (an explicit boolean true, not null), confirm_delete is
+    optional (no required star), and a scheduled run is not turned into a dry run by it."""
+    from types import SimpleNamespace
+
+    from backstop.retention.operators import resolve_dry_run
+
+    dag = load_dag("retention_prune.py", "retention_prune", _shipped_policy(), tmp_path, monkeypatch)
+    schema = {k: dag.params.get_param(k).schema for k in ("dry_run", "confirm_delete")}
+    assert dag.params["dry_run"] is True and schema["dry_run"]["type"] == "boolean"
+    assert "null" in schema["confirm_delete"]["type"]
+    defaults = dict(dag.params)
+    scheduled = SimpleNamespace(run_type="scheduled")
+    manual = SimpleNamespace(run_type="manual")
+    assert resolve_dry_run({"params": defaults, "dag_run": scheduled}) is False
+    assert resolve_dry_run({"params": defaults, "dag_run": manual}) is True
 
 
 def test_stale_backups_halt_pruning_and_tell_slack(prune_dag, rds, slack):
     names = _seed_snapshots(rds)
     ten_days_later = datetime.now(UTC) + timedelta(days=10)  # weekly max_age is 8d
 
-    dag_run = prune_dag.test(logical_date=ten_days_later, run_conf={"confirm_delete": "DELETE"})
+    dag_run = prune_dag.test(
+        logical_date=ten_days_later, run_conf={"dry_run": False, "confirm_delete": "DELETE"}
+    )
 
     assert dag_run.state == "success"
     assert _names(rds) == {*names, "dba-hand-made"}
@@ -134,7 +166,10 @@ def test_a_halt_alerts_the_policys_own_channel(airflow_db, fleet, rds, slack, tm
     dag = load_dag("retention_prune.py", "retention_prune", policy, tmp_path, monkeypatch)
     _seed_snapshots(rds)
 
-    dag.test(logical_date=datetime.now(UTC) + timedelta(days=10), run_conf={"confirm_delete": "DELETE"})
+    dag.test(
+        logical_date=datetime.now(UTC) + timedelta(days=10),
+        run_conf={"dry_run": False, "confirm_delete": "DELETE"},
+    )
 
     (message,) = slack.messages()
     assert message["channel"] == "#dba-oncall" and PROD in message["text"]
@@ -159,7 +194,12 @@ def test_clock_skew_aborts_the_whole_run(fleet, rds):
     op.client("ap-northeast-2").meta.events.register("after-call.rds.DescribeDBSnapshots", one_hour_ahead)
     with pytest.raises(AirflowFailException, match=f"Retention aborted, nothing deleted: .*{names[1]}"):
         op.execute(
-            {"run_id": "t", "params": {"confirm_delete": "DELETE"}, "logical_date": None, "dag_run": None}
+            {
+                "run_id": "t",
+                "params": {"dry_run": False, "confirm_delete": "DELETE"},
+                "logical_date": None,
+                "dag_run": None,
+            }
         )
     assert _names(rds) == {*names, "dba-hand-made"}
 
@@ -223,7 +263,12 @@ def test_source_of_a_copy_in_flight_is_kept(fleet, rds, local_stack):
 
     op.client("ap-northeast-1").meta.events.register("after-call.rds.DescribeDBSnapshots", still_copying)
     result = op.execute(
-        {"run_id": "t", "params": {"confirm_delete": "DELETE"}, "logical_date": None, "dag_run": None}
+        {
+            "run_id": "t",
+            "params": {"dry_run": False, "confirm_delete": "DELETE"},
+            "logical_date": None,
+            "dag_run": None,
+        }
     )
 
     s3 = boto3.client("s3", region_name="ap-northeast-2", endpoint_url=local_stack.aws_endpoint_url)

@@ -31,7 +31,7 @@ import yaml
 
 from include.local import fleet as fleet_module
 from include.local import settings as local_settings
-from include.local.demo import datastores, drills, rds, runner, tfstate
+from include.local.demo import datastores, drills, dynamodb, freshness, rds, resilience, runner, tfstate
 from include.local.demo.scenario import RunResult, Scenario, World
 from include.local.slack_recorder import RecorderClient
 from include.local.stack import LocalStack
@@ -44,7 +44,15 @@ POLICY = ROOT / "include" / "backup_policy.yaml"
 def all_scenarios() -> list[Scenario]:
     """Every pipeline's scenarios, in the order the demo runs them."""
     # drills after rds: the DR drill restores the copy made by the rds_cross_region_copy scenario.
-    return [*rds.SCENARIOS, *drills.SCENARIOS, *tfstate.SCENARIOS, *datastores.SCENARIOS]
+    return [
+        *rds.SCENARIOS,
+        *drills.SCENARIOS,
+        *tfstate.SCENARIOS,
+        *dynamodb.SCENARIOS,
+        *resilience.SCENARIOS,
+        *datastores.SCENARIOS,
+        *freshness.SCENARIOS,
+    ]
 
 
 def log_path(work: Path, number: int, scenario: Scenario) -> Path:

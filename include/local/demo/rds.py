@@ -234,12 +234,12 @@ SCENARIOS = [
         checks=expect_pruned(deleted=False),
     ),
     Scenario(
-        title="retention_prune with confirm_delete=DELETE: the real run",
+        title="retention_prune with dry_run off and confirm_delete=DELETE: the real run",
         dag_file="retention_prune.py",
         dag_id="retention_prune",
         schedule="daily",
         expect_state="success",
-        conf={"confirm_delete": "DELETE"},
+        conf={"dry_run": False, "confirm_delete": "DELETE"},
         explain="Same plan, executed: snapshots no rule keeps are deleted; unmanaged and automated snapshots, "
         "the newest per rule and the min_keep newest stay.",
         summarize=summarize_prune,

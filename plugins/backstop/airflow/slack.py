@@ -58,7 +58,14 @@ def post_message(
         client = slack_client(conn_id)
         client.chat_postMessage(channel=channel, text=text, blocks=blocks)
     except Exception as exc:  # Slack trouble must never mask the error being reported
-        log.error("Slack message to %s was not delivered (%s: %s)", channel, type(exc).__name__, exc)
+        # The undelivered text goes to the log, so the log alone tells the on-call what happened.
+        log.error(
+            "Slack message to %s was not delivered (%s: %s); it said: %s",
+            channel,
+            type(exc).__name__,
+            exc,
+            text[:SECTION_LIMIT],
+        )
         return False
     log.info("Slack message delivered to %s", channel)
     return True
@@ -104,11 +111,22 @@ def _first_line(error: BaseException | str | None) -> str:
     return first[:500]
 
 
-def _resource(task: Any) -> str:
-    for attribute in ("db_identifier", "resource_id", "source_id"):
+def _resource(task: Any, ti: Any = None) -> str:
+    """What the failed task was working on: its resource, its mapped label, or its regions.
+
+    Tasks over a whole inventory (retention plan/apply, freshness) have no single resource; the
+    regions they cover still tell the on-call where to look. "-" only when nothing is known.
+    """
+    for attribute in ("alert_resource", "db_identifier", "resource_id", "source_id"):
         value = getattr(task, attribute, None)
         if value:
             return str(value)
+    label = getattr(ti, "rendered_map_index", None)
+    if label:
+        return str(label)
+    regions = getattr(task, "regions", None)
+    if isinstance(regions, (list, tuple)) and regions:
+        return "regions " + ", ".join(map(str, regions))
     return "-"
 
 
@@ -121,7 +139,7 @@ def failure_blocks(context: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]
     map_index = getattr(ti, "map_index", -1)
     if map_index is not None and map_index >= 0:
         task_id = f"{task_id}[{map_index}]"
-    resource = _resource(task)
+    resource = _resource(task, ti)
     try_number = getattr(ti, "try_number", "?")
     max_tries = (getattr(task, "retries", 0) or 0) + 1
     error = _first_line(context.get("exception"))

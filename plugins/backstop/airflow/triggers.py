@@ -154,3 +154,29 @@ class RdsInstanceStateTrigger(PollingTrigger):
         from backstop.aws.rds_instances import instance_state
 
         return instance_state(client, self.instance_id, self.target)
+
+
+class EcsServiceSteadyTrigger(PollingTrigger):
+    """Fire once an ECS service runs its desired count again, every task RUNNING, the stopped one gone.
+
+    The task-loss drill's wait (backstop.resilience.task_loss). The event carries `at`, when the
+    service was seen whole, so the measured recovery does not include the triggerer's latency.
+    """
+
+    hook_class_path = "airflow.providers.amazon.aws.hooks.ecs.EcsHook"
+    subject_fields = ("service", "cluster", "stopped_task")
+    event_key = "service"
+
+    def __init__(self, *, cluster: str, service: str, stopped_task: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cluster = cluster
+        self.service = service
+        self.stopped_task = stopped_task
+
+    def poll(self, client: Any) -> tuple[str, str]:
+        from datetime import UTC, datetime
+
+        from backstop.aws.ecs import service_state
+
+        state, message = service_state(client, self.cluster, self.service, self.stopped_task)
+        return state, f"{message} (seen {datetime.now(UTC).isoformat()})"

@@ -113,6 +113,8 @@ class SnapshotInfo:
     engine: str | None
     snapshot_type: str | None
     progress_percent: int | None
+    # When the data was taken: RDS keeps it across copies (SnapshotCreateTime is the copy's time)
+    original_created_at: datetime | None = None
 
     @property
     def failed(self) -> bool:
@@ -164,6 +166,7 @@ def _info(api: SnapshotApi, raw: dict[str, Any], client: Any) -> SnapshotInfo:
         engine=raw.get("Engine"),
         snapshot_type=raw.get("SnapshotType"),
         progress_percent=raw.get("PercentProgress"),
+        original_created_at=raw.get("OriginalSnapshotCreateTime"),
     )
 
 

@@ -1,4 +1,4 @@
-"""S3 calls for bucket posture, object versions and checksummed copies.
+"""S3 calls for bucket posture, object versions, checksummed copies and bounded reads.
 
 Functions take a boto3 `s3` client from the provider's S3Hook. Copies are server-side
 (CopyObject) with `ChecksumAlgorithm=SHA256`: S3 computes the copy's SHA-256 and returns it,
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,12 +108,37 @@ def list_versions(client: Any, bucket: str, prefix: str) -> list[ObjectVersion]:
     return result
 
 
-def list_objects(client: Any, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
-    """Current objects under `prefix`: Key, ETag, Size, LastModified."""
-    result: list[dict[str, Any]] = []
+def list_objects(client: Any, bucket: str, prefix: str = "") -> Iterator[dict[str, Any]]:
+    """Current objects under `prefix` (ListObjectsV2 pages, streamed): Key, ETag, Size, LastModified."""
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        result.extend(page.get("Contents", []))
-    return result
+        yield from page.get("Contents", [])
+
+
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def read_json(client: Any, bucket: str, key: str) -> Any | None:
+    """The object parsed as JSON, or None when it does not exist."""
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    except Exception as exc:
+        if error_code(exc) in MISSING_CODES:
+            return None
+        raise
+    with body:
+        return json.loads(body.read())
+
+
+def read_head(client: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, bool]:
+    """The first `max_bytes` of the object and whether that is the whole object (a ranged GET).
+
+    For the DR console: one huge retention report cannot hold the page or the API server."""
+    response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes - 1}")
+    with response["Body"] as body:
+        data = body.read()
+    total = response.get("ContentRange", "").rpartition("/")[2]
+    whole = not total.isdigit() or int(total) <= len(data)
+    return data, whole
 
 
 def sha256_of(client: Any, bucket: str, key: str, version_id: str | None = None) -> str:

@@ -35,6 +35,10 @@ class DataPlaneConfigError(ValueError):
     """BACKSTOP_LOCAL_DATAPLANE is set but unusable."""
 
 
+class DataPlaneUnreachable(ConnectionError):
+    """The local data plane's server does not answer (stopped, crashed, wrong port)."""
+
+
 @dataclass(frozen=True)
 class PgTarget:
     """Where to connect with psycopg (no credentials here: those come from the secret)."""
@@ -139,7 +143,11 @@ def _reset_clone(instance_id: str, region: str, *, clone_source: bool) -> str | 
     import psycopg
 
     name = clone_name(instance_id, region)
-    with psycopg.connect(config["admin_dsn"], autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(config["admin_dsn"], autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise DataPlaneUnreachable(f"cannot reach the local data plane for {name}: {exc}") from exc
+    with conn:
         conn.execute(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
         if clone_source:
             conn.execute(f"CREATE DATABASE {_quote(name)} TEMPLATE {_quote(config['source_database'])}")

@@ -28,6 +28,13 @@ from backstop.drills.times import iso
 from backstop.policy.drill_views import DrillSpec
 
 DEFAULT_INSTANCE_CLASS = "db.t4g.medium"
+KEEP_SCHEMA_PREFIX = "backstop_before_restore_"
+
+
+def keep_schema_name(started: datetime) -> str:
+    """Where copy-back moves the replaced tables: named from the plan's start (UTC), so the
+    approval page can name it before anything is moved, and every attempt of a run agrees."""
+    return f"{KEEP_SCHEMA_PREFIX}{started.astimezone(UTC):%Y%m%d%H%M%S}"
 
 
 class ManualRestorePlanOperator(BackstopAwsOperator):
@@ -95,6 +102,7 @@ class ManualRestorePlanOperator(BackstopAwsOperator):
             iso(window.earliest),
             iso(window.latest),
         )
+        context["ti"].xcom_push(key="keep_schema", value=keep_schema_name(plan.started_at))
         return push_plan(context, plan)
 
 
@@ -123,7 +131,7 @@ class CopyBackOperator(PlanStepOperator):
         src = dataplane.restored_target(restored, plan.database)
         dst = dataplane.source_target(original, plan.database)
         creds = self.credentials(plan)
-        keep_schema = f"backstop_before_restore_{datetime.now(UTC):%Y%m%d%H%M%S}"
+        keep_schema = keep_schema_name(plan.started_at)
         env = {**os.environ, "PGPASSWORD": creds.password, "PGCONNECT_TIMEOUT": "15"}
         with tempfile.TemporaryDirectory(prefix="backstop-copyback-") as tmp:
             script = os.path.join(tmp, "copy_back.sql")

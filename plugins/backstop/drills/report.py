@@ -121,6 +121,34 @@ def build_report(
     }
 
 
+def approval_decision(answer: Mapping[str, Any] | None, tables: Sequence[str]) -> dict[str, Any] | None:
+    """Who decided the copy-back and how (ApprovalOperator's result), or None when nothing was asked."""
+    if not tables:
+        return None
+    if not answer:
+        return {"option": None, "by": None, "at": None, "note": "no decision (timed out, or not reached)"}
+    user = answer.get("responded_by_user") or {}
+    at = answer.get("responded_at")
+    return {
+        "option": (answer.get("chosen_options") or [None])[0],
+        "by": user.get("name") or user.get("id"),
+        "by_id": user.get("id"),
+        "at": iso(at) if isinstance(at, datetime) else at,
+    }
+
+
+def copy_back_problem(report: Mapping[str, Any]) -> str | None:
+    """Why an approved copy-back is not done, or None."""
+    decision = report.get("decision") or {}
+    if decision.get("option") == "Approve" and not report.get("copy_back"):
+        return (
+            f"copy-back of {', '.join(report.get('tables') or [])} was approved by {decision.get('by')} "
+            "but did not complete (see task copy_back); the original tables are unchanged or in "
+            "the kept schema"
+        )
+    return None
+
+
 def teardown_problem(
     task_ids: Mapping[str, str], results: StepResults, instance_id: str | None
 ) -> str | None:
@@ -157,9 +185,13 @@ class DrillReportOperator(BackstopAwsOperator):
         source: str | None = None,
         region: str | None = None,
         slack_conn_id: str = "slack_api_default",
+        fail_unless_passed: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # True where this report is the run's last word (the manual restore): the run then fails
+        # with the restore or the approved copy-back, after the report is written.
+        self.fail_unless_passed = fail_unless_passed
         self.name = name
         self.kind = kind
         self.source = source
@@ -198,6 +230,13 @@ class DrillReportOperator(BackstopAwsOperator):
             finished_at=now,
         )
         plan = results.plan
+        if "approve" in self.task_ids:  # the manual restore: the human decision and what it did
+            report["tables"] = list(plan.tables) if plan else []
+            # the key RecordedApprovalOperator stores on Approve and on Reject alike
+            report["decision"] = approval_decision(
+                self._pull(context, "approve", "decision"), report["tables"]
+            )
+            report["copy_back"] = self._pull(context, "copy_back")
         if report["passed"] and plan and plan.kind == "dr_snapshot" and plan.snapshot:
             report["tagged_snapshot"] = self._tag_verified(plan, now)
         problems = []
@@ -215,6 +254,12 @@ class DrillReportOperator(BackstopAwsOperator):
         cleanup = teardown_problem(self.task_ids, results, report["instance_id"])
         if cleanup:
             problems.insert(0, cleanup)
+        if self.fail_unless_passed:
+            unfinished = copy_back_problem(report)
+            if unfinished:
+                problems.insert(0, unfinished)
+            if not report["passed"]:
+                problems.insert(0, f"the restore did not pass: {'; '.join(report['failures'])}")
         if problems:  # no retry: the summary went out; a retry would only post it again
             raise AirflowFailException("; ".join(problems))
         return report

@@ -79,6 +79,7 @@ class DrillSpec:
     checks: tuple[CheckSpec, ...]
     objectives: RecoveryObjectives
     timezone: str  # the policy's: the drill instance is named after the run's date there
+    copy_back_tables: tuple[str, ...] = ()  # what the manual restore form offers to copy back
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,11 @@ class RestoreForm:
     def check_names(self) -> list[str]:
         return sorted({c.name for spec in self.sources.values() for c in spec.checks})
 
+    @property
+    def table_names(self) -> list[str]:
+        """Every drill's copy_back_tables (empty: the form takes any schema.table)."""
+        return sorted({t for spec in self.sources.values() for t in spec.copy_back_tables})
+
 
 def drill_spec(policy: BackupPolicy, drill: Drill) -> DrillSpec:
     region = drill.region or policy.defaults.region
@@ -125,6 +131,7 @@ def drill_spec(policy: BackupPolicy, drill: Drill) -> DrillSpec:
             drill.objectives.rto.total_seconds(), drill.objectives.rpo.total_seconds()
         ),
         timezone=policy.defaults.timezone,
+        copy_back_tables=tuple(drill.copy_back_tables),
     )
 
 

@@ -33,6 +33,7 @@ from backstop.policy.fields import (
     matching,
     next_fires,
 )
+from backstop.policy.freshness import FreshnessSettings
 
 
 class _Strict(BaseModel):
@@ -357,6 +358,17 @@ class Drill(_Strict):
     credentials_conn_id: str | None = None  # or an Airflow connection
     checks: list[DataCheck] = Field(min_length=1)
     objectives: Objectives
+    # what the manual restore form offers to copy back into the original (a pick-list, not free text)
+    copy_back_tables: list[
+        Annotated[
+            str,
+            matching(
+                re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"),
+                "a table name",
+                "schema.table in lower case, e.g. core.workflows",
+            ),
+        ]
+    ] = []
 
     @model_validator(mode="after")
     def _consistent(self) -> Drill:
@@ -372,6 +384,9 @@ class Drill(_Strict):
         return self
 
 
+from backstop.policy.dynamodb import DynamoDbPolicy, dynamodb_problems  # noqa: E402 - it builds on the models above
+
+
 class BackupPolicy(_Strict):
     """The whole policy file."""
 
@@ -381,6 +396,9 @@ class BackupPolicy(_Strict):
     rds_snapshots: list[SnapshotPolicy] = []
     terraform_state: TerraformStatePolicy | None = None
     drills: list[Drill] = []
+    freshness: FreshnessSettings = FreshnessSettings()
+    dynamodb: list[DynamoDbPolicy] = []
+    resilience: ResilienceDrills | None = None  # backstop.policy.resilience
     elasticache: list[_elasticache.ElastiCachePolicy] = []
     s3: _s3.S3Policy | None = None
 
@@ -420,6 +438,8 @@ class BackupPolicy(_Strict):
                     f"(defined: {sorted(self.schedules)})"
                 )
         problems = self._databases_in_two_policies() + self._drill_regions_without_copies()
+        problems += dynamodb_problems(self)
+        problems += resilience_cross_check(self)
         if problems:
             raise ValueError("\n".join(problems))
         drill_names = [d.name for d in self.drills]
@@ -495,3 +515,10 @@ class BackupPolicy(_Strict):
         if policy is not None and policy.slack_channel:
             return policy.slack_channel
         return self.defaults.slack.channel
+
+
+# The resilience section uses DataCheck, so it is defined after it and bound in here.
+from backstop.policy.resilience import ResilienceDrills  # noqa: E402
+from backstop.policy.resilience import cross_check as resilience_cross_check  # noqa: E402
+
+BackupPolicy.model_rebuild()

@@ -40,20 +40,52 @@ DEFAULT_MAX_POOL_CONNECTIONS = 10  # botocore's HTTP connection pool per client
 DELETE_CONFIRMATION = "DELETE"
 
 
+def deletion_params(what: str) -> dict[str, Any]:
+    """The two Params of every DAG that prunes (RDS, DynamoDB, ElastiCache), so the form and its
+    meaning are the same everywhere; `resolve_dry_run` reads them. `what` names what is deleted."""
+    from airflow.sdk import Param
+
+    return {
+        "dry_run": Param(
+            True,
+            type="boolean",
+            title="Dry run: plan and report only, delete nothing",
+            description=f"Manual runs: on (the default) plans and writes the report, deleting no {what}. "
+            "A REAL RUN that deletes needs this switched off AND confirm_delete typed as DELETE. "
+            "Scheduled runs always follow the policy (they delete).",
+        ),
+        "confirm_delete": Param(
+            None,
+            type=["null", "string"],
+            title="Real run: type DELETE to confirm",
+            description=f"With dry run switched off, type DELETE to delete the {what} the plan names on "
+            "this manual run. Anything else, with dry run off, fails the run before deleting.",
+        ),
+    }
+
+
 def resolve_dry_run(context: Context) -> bool:
     """Whether this run only plans. Deleting is never one UI toggle away:
 
-    - `dry_run: true` forces a dry run (also on the schedule); false or empty changes nothing;
-    - a scheduled run deletes;
-    - a manual run deletes only when `confirm_delete` is exactly "DELETE" (typed, not toggled).
+    - a scheduled run deletes (the form's values are its defaults; nobody typed anything);
+    - a manual run deletes only with `dry_run` switched off AND `confirm_delete` typed as DELETE;
+    - `dry_run` on (the default; null or absent count as on) is a dry run, whatever was typed;
+    - `dry_run` off without the typed confirmation is a mistake, refused before anything is
+      listed or deleted (a clear error beats a silent dry run the person did not ask for).
     """
     params = context.get("params") or {}
-    if params.get("dry_run") is True:
-        return True
-    run_type = str(getattr(context.get("dag_run"), "run_type", "manual"))
-    if run_type.endswith("scheduled"):
+    run_type = getattr(context.get("dag_run"), "run_type", "manual")
+    # The Task SDK's DagRunType is a (str, Enum): str() gives "DagRunType.SCHEDULED", not "scheduled".
+    if str(getattr(run_type, "value", run_type)) == "scheduled":
         return False
-    return params.get("confirm_delete") != DELETE_CONFIRMATION
+    if params.get("dry_run") is not False:
+        return True
+    if params.get("confirm_delete") != DELETE_CONFIRMATION:
+        raise AirflowFailException(
+            f"retention_prune: dry_run is off but confirm_delete is {params.get('confirm_delete')!r}; "
+            f"a real run needs confirm_delete typed exactly as {DELETE_CONFIRMATION}. Nothing was deleted."
+        )
+    return False
 
 
 def plan_time(context: Context) -> datetime:
@@ -260,6 +292,13 @@ class RetentionApplyOperator(BackstopAwsOperator):
             )
         self.plan = plan
         self.max_workers = max_workers
+
+    @property
+    def alert_resource(self) -> str:
+        """What a failure alert names: the plan being applied (its size and report in S3)."""
+        if not isinstance(self.plan, dict) or not self.plan.get("report"):
+            return ""
+        return f"{self.planned()} planned deletions, {self.plan['report']}"
 
     def report_client(self) -> Any:
         """An S3 client from the same connection, for reading the plan's report."""

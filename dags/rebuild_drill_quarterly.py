@@ -1,0 +1,104 @@
+"""Quarterly rebuild drill (first Saturday of Jan/Apr/Jul/Oct 02:00 Asia/Seoul, or by hand).
+
+Per `resilience.rebuild` entry: plan_state (the newest Terraform state backup into a scratch
+workspace, `terraform plan` against the code: drift) -> the restore drill it names (kind
+dr_snapshot: preflight, restore, wait_available, verify, delete_instance, report: the same
+operators and wiring as restore_drill_monthly) -> rebuild_report (all_done: no drift, data
+verified, instance deleted, total within the target; report and Slack summary; fails the run
+otherwise). Wiring only.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, TaskGroup, TriggerRule
+
+from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.drills.report import DrillReportOperator
+from backstop.drills.restore import (
+    DrillPreflightOperator,
+    DrillRestoreOperator,
+    DrillTeardownOperator,
+    DrillVerifyOperator,
+    RdsInstanceWaitOperator,
+)
+from backstop.policy import load_policy
+from backstop.policy.resilience_views import rebuild_specs
+from backstop.resilience.rebuild import RebuildReportOperator, RebuildStatePlanOperator
+
+policy = load_policy()
+rebuilds = rebuild_specs(policy)
+aws = {"aws_conn_id": policy.defaults.aws_conn_id}
+
+if policy.resilience is not None and rebuilds:
+    with DAG(
+        dag_id="rebuild_drill_quarterly",
+        description="Quarterly rebuild: state backup planned against the code, DR snapshot restored and verified",
+        schedule=cron_timetable(policy, policy.resilience.rebuild_schedule),
+        doc_md=__doc__,
+        **dag_kwargs(policy, tags=["drill", "resilience", "terraform"]),
+    ) as dag:
+        for spec in rebuilds:
+            drill = spec.drill
+            with TaskGroup(group_id=spec.name):
+                plan_state = RebuildStatePlanOperator(
+                    task_id="plan_state", spec=spec, region_name=spec.vault_region, **aws
+                )
+                with TaskGroup(group_id=drill.name) as restore_group:
+                    preflight = DrillPreflightOperator(
+                        task_id="preflight", spec=drill, region_name=drill.region, **aws
+                    )
+                    restore = DrillRestoreOperator(task_id="restore", plan=preflight.output, **aws)
+                    wait = RdsInstanceWaitOperator(
+                        task_id="wait_available",
+                        instance_id=preflight.output["instance_id"],
+                        region_name=drill.restore_region,
+                        deferrable=policy.defaults.deferrable,
+                        **aws,
+                    )
+                    verify = DrillVerifyOperator(task_id="verify", plan=preflight.output, **aws)
+                    delete = DrillTeardownOperator(
+                        task_id="delete_instance", spec=drill, deferrable=policy.defaults.deferrable, **aws
+                    )
+                    report = DrillReportOperator(
+                        task_id="report",
+                        name=drill.name,
+                        kind=drill.kind,
+                        source=drill.source,
+                        region=drill.restore_region,
+                        task_ids={
+                            "plan": preflight.task_id,
+                            "restore": restore.task_id,
+                            "wait": wait.task_id,
+                            "verify": verify.task_id,
+                            "teardown": delete.task_id,
+                        },
+                        report_bucket=policy.defaults.report_bucket,
+                        region_name=policy.defaults.region,
+                        channel=policy.defaults.slack.channel,
+                        slack_conn_id=policy.defaults.slack.conn_id,
+                        **aws,
+                    )
+                    restore >> wait >> verify >> delete >> report
+                    delete.as_teardown(setups=restore)
+                    report.as_teardown(setups=restore, on_failure_fail_dagrun=True)
+                    delete.trigger_rule = TriggerRule.ALL_DONE
+                    report.trigger_rule = TriggerRule.ALL_DONE
+                rebuild_report = RebuildReportOperator(
+                    task_id="rebuild_report",
+                    spec=spec,
+                    task_ids={
+                        "state": plan_state.task_id,
+                        "verify": verify.task_id,
+                        "teardown": delete.task_id,
+                    },
+                    report_bucket=policy.defaults.report_bucket,
+                    report_region=policy.defaults.region,
+                    channel=policy.defaults.slack.channel,
+                    slack_conn_id=policy.defaults.slack.conn_id,
+                    trigger_rule=TriggerRule.ALL_DONE,
+                    **aws,
+                )
+                plan_state >> preflight
+                plan_state.trigger_rule = TriggerRule.ALL_SUCCESS
+                preflight.trigger_rule = TriggerRule.ALL_DONE  # drift does not stop the data half
+                [plan_state, report] >> rebuild_report

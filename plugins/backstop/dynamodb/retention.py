@@ -1,0 +1,142 @@
+"""Prune DynamoDB backups with the RDS retention planner (backstop.retention.planner), unchanged.
+
+The adapter turns each backup into the planner's `SnapshotRecord`: the managed, policy and
+restore-verified "tags" come from the ownership ledger (DynamoDB backups have no tags), so a
+backup the ledger does not name by ARN is "not managed by Backstop: never touched", exactly
+like an untagged snapshot. Every interlock is the planner's: managed only, min_keep, the
+stale-backup halt (the tier's `max_age`), clock skew, refusal without usable rules, the newest
+restore-verified backup kept; and the GFS rules (daily / weekly / monthly / yearly).
+
+Deleting: a scheduled run deletes; a manual run only plans unless `confirm_delete` is typed as
+DELETE (backstop.retention.operators.resolve_dry_run). Right before each delete the backup is
+looked up again and must still be named by a live ledger record; its record then gets
+`deleted_at`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from backstop.aws import dynamodb as ddb
+from backstop.dynamodb.base import DynamoDbOperator
+from backstop.dynamodb.ledger import Ledger, LedgerRecord, owned_arns
+from backstop.naming import MANAGED_TAG, POLICY_TAG, RESTORE_VERIFIED_TAG, TIER_TAG
+from backstop.retention.operators import plan_time, resolve_dry_run
+from backstop.retention.planner import DELETE, PlanAborted, SnapshotRecord, plan_retention, rules_from_dict
+
+DB_TYPE = "dynamodb_table"
+
+
+def backup_record(backup: ddb.BackupInfo, region: str, owner: LedgerRecord | None) -> SnapshotRecord:
+    """The planner's view of one backup; managed only when `owner` (its ledger record) is given."""
+    tags: dict[str, str] = {}
+    if owner is not None:
+        tags = {MANAGED_TAG: "true", POLICY_TAG: owner.policy, TIER_TAG: owner.tier}
+        if owner.restore_verified_at:
+            tags[RESTORE_VERIFIED_TAG] = "true"
+    return SnapshotRecord(
+        snapshot_id=backup.name,
+        arn=backup.arn,
+        db_type=DB_TYPE,
+        resource_id=backup.table,
+        region=region,
+        created_at=backup.created_at,
+        status="available" if backup.status == "AVAILABLE" else backup.status.lower(),
+        snapshot_type="manual",
+        tags=tags,
+    )
+
+
+def inventory(client: Any, ledger: Ledger, region: str, table: str) -> list[SnapshotRecord]:
+    owners = owned_arns(ledger.for_table(region, table))
+    return [backup_record(b, region, owners.get(b.arn)) for b in ddb.list_backups(client, table)]
+
+
+class DynamoDbRetentionOperator(DynamoDbOperator):
+    """Plan (and unless a dry run, apply) retention for the backups of a tier's tables.
+
+    :param jobs: `backstop.policy.dynamodb.dynamodb_jobs` of the tier.
+    :param rules: policy name -> plain rules (`backstop.policy.dynamodb.dynamodb_retention`).
+    """
+
+    template_fields = (*DynamoDbOperator.template_fields, "jobs", "rules")
+
+    def __init__(
+        self,
+        *,
+        jobs: list[dict[str, Any]],
+        rules: dict[str, dict[str, Any] | None],
+        ledger_bucket: str,
+        ledger_region: str,
+        clock_skew_seconds: float = 300,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.jobs = jobs
+        self.rules = rules
+        self.ledger_bucket = ledger_bucket
+        self.ledger_region = ledger_region
+        self.clock_skew_seconds = clock_skew_seconds
+
+    def records(self, ledger: Ledger) -> Iterable[SnapshotRecord]:
+        for job in self.jobs:
+            yield from inventory(self.client(job["region"]), ledger, job["region"], job["table"])
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ledger = Ledger(self.s3(self.ledger_region), self.ledger_bucket)
+        rules = {name: rules_from_dict(value) for name, value in self.rules.items()}
+        now = plan_time(context)
+        dry_run = resolve_dry_run(context)
+        try:
+            plan = plan_retention(
+                list(self.records(ledger)), rules, now, clock_skew=timedelta(seconds=self.clock_skew_seconds)
+            )
+        except PlanAborted as exc:
+            raise AirflowFailException(f"DynamoDB retention aborted, nothing deleted: {exc}") from exc
+        self.log.info(
+            "DynamoDB backup retention plan (%s):\n%s", "dry run" if dry_run else "apply", plan.table()
+        )
+        deleted, failed = [], []
+        if not dry_run:
+            for decision in plan.deletions:
+                outcome = self._delete(ledger, decision.snapshot)
+                (deleted if outcome in ("deleted", "gone") else failed).append(
+                    f"{decision.snapshot.snapshot_id}: {outcome}"
+                )
+        halted = [f"{g.resource_id} ({g.region}): {g.message}" for g in plan.halted]
+        result = {
+            "dry_run": dry_run,
+            "counts": plan.counts(),
+            "decisions": [d.row() for d in plan.decisions],
+            "deleted": deleted,
+            "skipped": failed,
+            "halted": halted,
+        }
+        if halted:
+            # The planner kept everything of these tables; the alert says why (backups failing, no rules).
+            raise AirflowFailException("DynamoDB retention halted for " + "; ".join(halted))
+        return result
+
+    def _delete(self, ledger: Ledger, snapshot: SnapshotRecord) -> str:
+        """Delete one planned backup if it is still proven Backstop's; the outcome in a word or two."""
+        region, table = snapshot.region, snapshot.resource_id
+        record = ledger.get(region, table, snapshot.snapshot_id)
+        current = next(
+            (b for b in ddb.list_backups(self.client(region), table) if b.arn == snapshot.arn), None
+        )
+        if current is None:
+            return "gone"
+        if record is None or record.backup_arn != snapshot.arn or record.deleted_at is not None:
+            return "skipped: no longer named by the ledger"
+        outcome = ddb.delete_backup(self.client(region), snapshot.arn)
+        ledger.update(record, deleted_at=datetime.now(UTC).isoformat())
+        self.log.info("Deleted %s (%s)", snapshot.snapshot_id, snapshot.arn)
+        return outcome
+
+
+__all__ = ["DELETE", "DynamoDbRetentionOperator", "backup_record", "inventory"]
