@@ -2,8 +2,8 @@
 
 One DAG per `elasticache:` policy with a `drill` (`elasticache_drill_<policy>`), on the
 drill's schedule (default: the monthly drill). restore -> wait_available (deferrable) ->
-verify (available, tags, shards, endpoint, RTO) -> teardown (all_done: deletes only a group
-tagged backstop:managed=true and backstop:drill=true, writes the report). Wiring only.
+verify (available, tags, shards, endpoint, RTO) -> teardown (deletes only a group tagged
+backstop:managed=true and backstop:drill=true) -> report (JSON under reports/drills/). Wiring only.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from airflow.sdk import DAG, TriggerRule
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
 from backstop.elasticache.drill import (
+    CacheDrillReportOperator,
     CacheDrillRestoreOperator,
     CacheDrillTeardownOperator,
     CacheDrillVerifyOperator,
@@ -46,7 +47,7 @@ for drill in elasticache_drills(policy):
         )
         wait = CacheGroupWaitOperator(
             task_id="wait_available",
-            group_id=restore.output["group_id"],
+            group_id="{{ ti.xcom_pull(task_ids='restore')['group_id'] }}",
             deferrable=policy.defaults.deferrable,
             waiter_delay=30,
             aws_conn_id=policy.defaults.aws_conn_id,
@@ -55,13 +56,16 @@ for drill in elasticache_drills(policy):
         verify = CacheDrillVerifyOperator(
             task_id="verify", restore=restore.output, rto_seconds=drill["rto_seconds"], **common
         )
-        teardown = CacheDrillTeardownOperator(
-            task_id="teardown",
-            report_bucket=policy.defaults.report_bucket,
-            trigger_rule=TriggerRule.ALL_DONE,
-            **common,
+        teardown = CacheDrillTeardownOperator(task_id="teardown", **common)
+        report = CacheDrillReportOperator(
+            task_id="report", report_bucket=policy.defaults.report_bucket, **common
         )
-        # A teardown: the run is judged by verify (a failed drill fails it), and a refused or
-        # failed delete fails the run too (on_failure_fail_dagrun).
-        restore >> wait >> verify >> teardown.as_teardown(setups=restore, on_failure_fail_dagrun=True)
+        # As in restore_drill_monthly: teardown does not count for the run's state, so verify stays
+        # a leaf (a FAILED drill fails the run); report counts (on_failure_fail_dagrun) and fails
+        # when the teardown did not confirm the deletion. Both run whatever happened (all_done).
+        restore >> wait >> verify >> teardown >> report
+        teardown.as_teardown(setups=restore)
+        report.as_teardown(setups=restore, on_failure_fail_dagrun=True)
+        teardown.trigger_rule = TriggerRule.ALL_DONE
+        report.trigger_rule = TriggerRule.ALL_DONE
     globals()[dag.dag_id] = dag

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from backstop.elasticache.drill import (
+    CacheDrillReportOperator,
     CacheDrillRestoreOperator,
     CacheDrillTeardownOperator,
     CacheDrillVerifyOperator,
@@ -65,9 +66,13 @@ def _restore() -> CacheDrillRestoreOperator:
 
 
 def _teardown() -> CacheDrillTeardownOperator:
-    return CacheDrillTeardownOperator(
-        task_id="teardown", report_bucket="triflow-backstop-reports", region_name=REGION, **COMMON
-    )
+    return CacheDrillTeardownOperator(task_id="teardown", region_name=REGION, **COMMON)
+
+
+def _report(xcom: dict) -> dict:
+    return CacheDrillReportOperator(
+        task_id="report", report_bucket="triflow-backstop-reports", region_name=REGION, **COMMON
+    ).execute(_context(xcom))
 
 
 def test_drill_restores_the_newest_snapshot_verifies_and_deletes_the_group(ec):
@@ -101,7 +106,7 @@ def test_drill_restores_the_newest_snapshot_verifies_and_deletes_the_group(ec):
     }
     assert verified["rto_seconds"] >= 0
 
-    torn = _teardown().execute(_context({"verify": verified}))
+    torn = _teardown().execute(_context())
     assert torn["teardown"] == "deleted"
     assert (
         ec.describe_replication_groups(ReplicationGroupId=DRILL_GROUP)["ReplicationGroups"][0]["Status"]
@@ -112,8 +117,11 @@ def test_drill_restores_the_newest_snapshot_verifies_and_deletes_the_group(ec):
         == "available"
     )
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=ec.meta.endpoint_url)
+    written = _report({"verify": verified, "teardown": torn})
     report = json.loads(
-        s3.get_object(Bucket="triflow-backstop-reports", Key=torn["report"].split("/", 3)[3])["Body"].read()
+        s3.get_object(Bucket="triflow-backstop-reports", Key=written["report"].split("/", 3)[3])[
+            "Body"
+        ].read()
     )
     assert report["passed"] is True and report["teardown"] == "deleted" and report["rto_seconds"] is not None
 
@@ -131,6 +139,8 @@ def test_a_group_with_the_drill_name_that_backstop_did_not_make_is_never_deleted
         _restore().execute(_context())
     with pytest.raises(UnmanagedGroupError, match="not deleted"):
         _teardown().execute(_context())
+    with pytest.raises(Exception, match="not confirmed deleted"):  # the run cannot end green
+        _report({"teardown": None})
 
     assert (
         ec.describe_replication_groups(ReplicationGroupId=DRILL_GROUP)["ReplicationGroups"][0]["Status"]

@@ -21,6 +21,8 @@ def _policy() -> dict:
     policy = shipped_policy(retries={"count": 0})
     policy["freshness"] = {"reminder_every": "6h"}
     policy.pop("dynamodb", None)  # RDS rows only; DynamoDB rows: tests/dynamodb/test_dynamodb_freshness.py
+    policy.pop("elasticache", None)  # ElastiCache and S3 rows: tests/freshness/test_freshness_datastores.py
+    policy.pop("s3", None)
     return policy
 
 

@@ -25,7 +25,7 @@ SUNDAY_0300_KST = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
 
 def test_scenario_table_is_consistent():
     scenarios = harness.all_scenarios()
-    assert len(scenarios) == 21
+    assert len(scenarios) == 24
     assert len({s.title for s in scenarios}) == len(scenarios)
     schedules = yaml.safe_load(harness.POLICY.read_text())["schedules"]
     for s in scenarios:
@@ -37,6 +37,8 @@ def test_scenario_table_is_consistent():
     # rds_cross_region_copy made.
     assert order.index("rds_weekly_snapshot") < order.index("retention_prune")
     assert order.index("rds_cross_region_copy") < order.index("restore_drill_monthly")
+    # the ElastiCache drill restores the snapshot the daily ElastiCache scenario made
+    assert order.index("elasticache_daily_snapshot") < order.index("elasticache_drill_triflow_redis_daily")
     # the freshness table shows what the snapshot, copy and drill scenarios left
     assert order.index("restore_drill_monthly") < order.index("backup_freshness")
 

@@ -31,7 +31,7 @@ import yaml
 
 from include.local import fleet as fleet_module
 from include.local import settings as local_settings
-from include.local.demo import drills, dynamodb, freshness, rds, resilience, runner, tfstate
+from include.local.demo import datastores, drills, dynamodb, freshness, rds, resilience, runner, tfstate
 from include.local.demo.scenario import RunResult, Scenario, World
 from include.local.slack_recorder import RecorderClient
 from include.local.stack import LocalStack
@@ -50,6 +50,7 @@ def all_scenarios() -> list[Scenario]:
         *tfstate.SCENARIOS,
         *dynamodb.SCENARIOS,
         *resilience.SCENARIOS,
+        *datastores.SCENARIOS,
         *freshness.SCENARIOS,
     ]
 

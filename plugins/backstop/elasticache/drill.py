@@ -232,10 +232,39 @@ class CacheDrillVerifyOperator(_DrillBase):
 
 
 class CacheDrillTeardownOperator(_DrillBase):
-    """Delete the drill group (only one tagged managed + drill) and write the drill report.
+    """Delete the drill group, only one tagged backstop:managed=true and backstop:drill=true.
 
     Runs whatever happened before (trigger rule all_done). It finds the group by its
     deterministic name, so a restore that failed after creating it still gets it deleted.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        client = self.hook.conn
+        group_id = self.group_id(context)
+        group = ec.describe_group(client, group_id)
+        if group is None:
+            outcome = "absent"
+        else:
+            tags = ec.tags_of(client, group["ARN"])
+            if not is_drill_group(tags):
+                raise UnmanagedGroupError(
+                    f"replication group {group_id} is not tagged backstop:managed=true and "
+                    "backstop:drill=true: not deleted"
+                )
+            if group.get("Status") == "deleting":
+                outcome = "deleting"
+            else:
+                ec.delete_group(client, group_id)
+                outcome = "deleted"
+        self.log.info("Drill group %s: %s", group_id, outcome)
+        return {"group_id": group_id, "teardown": outcome}
+
+
+class CacheDrillReportOperator(_DrillBase):
+    """Write the drill report (verify's checks and RTO, the teardown's outcome) to the report bucket.
+
+    Fails, after writing, when the teardown did not confirm the group is gone or going: the
+    run is green only when the drill was verified, cleaned up and evidenced.
     """
 
     def __init__(
@@ -245,32 +274,19 @@ class CacheDrillTeardownOperator(_DrillBase):
         drill_name: str,
         report_bucket: str,
         verify_task_id: str = "verify",
+        teardown_task_id: str = "teardown",
         **kwargs: Any,
     ) -> None:
         super().__init__(source_id=source_id, drill_name=drill_name, **kwargs)
         self.report_bucket = report_bucket
         self.verify_task_id = verify_task_id
+        self.teardown_task_id = teardown_task_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        client = self.hook.conn
+        ti = context.get("ti")
+        verified = ti.xcom_pull(task_ids=self.verify_task_id) if ti is not None else None
+        torn = (ti.xcom_pull(task_ids=self.teardown_task_id) if ti is not None else None) or {}
         group_id = self.group_id(context)
-        group = ec.describe_group(client, group_id)
-        outcome = "absent"
-        refused = None
-        if group is not None:
-            tags = ec.tags_of(client, group["ARN"])
-            if not is_drill_group(tags):
-                outcome = "refused"
-                refused = (
-                    f"replication group {group_id} is not tagged backstop:managed=true and "
-                    "backstop:drill=true: not deleted"
-                )
-            elif group.get("Status") == "deleting":
-                outcome = "deleting"
-            else:
-                ec.delete_group(client, group_id)
-                outcome = "deleted"
-        verified = context["ti"].xcom_pull(task_ids=self.verify_task_id) if "ti" in context else None
         report = {
             "format": "backstop.elasticache-drill/1",
             "drill": self.drill_name,
@@ -280,7 +296,7 @@ class CacheDrillTeardownOperator(_DrillBase):
             "verify": verified,
             "passed": bool(verified and verified.get("passed")),
             "rto_seconds": (verified or {}).get("rto_seconds"),
-            "teardown": outcome,
+            "teardown": torn.get("teardown", "not confirmed"),
             "finished_at": datetime.now(UTC).isoformat(),
         }
         day = run_date(context, self.timezone)
@@ -289,10 +305,13 @@ class CacheDrillTeardownOperator(_DrillBase):
             S3_HOOK, aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify
         )
         s3.load_string(json.dumps(report, indent=2, default=str), key, self.report_bucket, replace=True)
-        if refused:
-            raise UnmanagedGroupError(refused)
-        self.log.info("Drill group %s: %s; report s3://%s/%s", group_id, outcome, self.report_bucket, key)
-        return {"group_id": group_id, "teardown": outcome, "report": f"s3://{self.report_bucket}/{key}"}
+        uri = f"s3://{self.report_bucket}/{key}"
+        if report["teardown"] not in ("deleted", "deleting", "absent"):
+            raise AirflowFailException(f"drill group {group_id} was not confirmed deleted; report {uri}")
+        self.log.info(
+            "Drill %s %s; report %s", self.drill_name, "PASSED" if report["passed"] else "FAILED", uri
+        )
+        return {"report": uri, "passed": report["passed"], "teardown": report["teardown"]}
 
 
 def _safe(value: str) -> str:

@@ -72,7 +72,7 @@ class S3BackupCopyOperator(BackstopAwsOperator):
         day_text = f"{day:%Y%m%d}"
         folder = s3_backup_prefix(self.prefix, day)
         since, previous = self._previous_manifest(client, day_text)
-        source = list_objects(client, self.bucket)
+        source = list(list_objects(client, self.bucket))  # a generator: counted below
         entries, copied, problems = [], [], []
         for obj in source:
             key = obj["Key"]
