@@ -23,7 +23,7 @@ help:
 	@echo "make down      stop every process make up started"
 	@echo "make validate  check include/backup_policy.yaml (or BACKSTOP_POLICY_FILE)"
 	@echo "make lint      ruff check + format check"
-	@echo "make bench     print every benchmark's figures (parse, retention, triggerer, fleet: ~10 min)"
+	@echo "make bench     print every benchmark's figures (parse, retention, triggerer, fleet, scaleout: 50+ min)"
 	@echo "make test-scaleout  the weekly chain on CeleryExecutor + PostgreSQL + Redis (tests/deploy, ~5 min)"
 
 $(STAMP): requirements-lock.txt
