@@ -14,8 +14,6 @@ import threading
 import time
 import traceback
 
-import pytest
-
 from tests.browser.conftest import browser_page
 from tests.dag_loading import load_dag, shipped_policy
 
@@ -91,12 +89,9 @@ def test_approving_the_manual_restore_in_the_ui_completes_the_run(
     assert re.search(r"Approve\s+by\s+admin\b", audit), outcome
     assert "core.workflows" in audit and "backstop_before_restore_" in audit, audit
 
-    # The manual-restore report names the approver. Reports written before the approval (the format
-    # before h-up's "report after the decision" change) have no `decision`: then this part is an
-    # expected failure, said so; with that change merged it is asserted.
+    # The manual-restore report is written after the decision and names the approver.
     report = newest_restore_report(local_stack.aws_endpoint_url)
-    if "decision" not in report:
-        pytest.xfail("this branch writes the manual-restore report before the approval (h-up moves it after)")
+    assert "decision" in report, report
     assert report["decision"]["option"] == "Approve" and report["decision"]["by"] == "admin", report[
         "decision"
     ]

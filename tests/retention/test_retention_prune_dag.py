@@ -51,7 +51,8 @@ def _names(rds) -> set[str]:
     """Manual snapshot names; also asserts RDS's automated snapshots were never touched."""
     snapshots = rds.describe_db_snapshots()["DBSnapshots"]
     automated = {s["DBSnapshotIdentifier"] for s in snapshots if s["SnapshotType"] == "automated"}
-    assert len(automated) == 3, automated  # one per seeded instance, made by moto like RDS does
+    instances = rds.describe_db_instances()["DBInstances"]
+    assert len(automated) == len(instances), automated  # one per instance, made by moto like RDS does
     return {s["DBSnapshotIdentifier"] for s in snapshots if s["SnapshotType"] == "manual"}
 
 

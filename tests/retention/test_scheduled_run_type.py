@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from airflow.sdk.api.datamodels._generated import DagRunType
+from airflow.sdk.exceptions import AirflowFailException
 
 from backstop.retention.operators import resolve_dry_run
 
@@ -22,13 +23,18 @@ def test_a_scheduled_run_deletes(run_type):
 
 
 @pytest.mark.parametrize("run_type", [DagRunType.MANUAL, DagRunType.ASSET_TRIGGERED, "manual"])
-def test_any_other_run_plans_only_without_the_typed_confirmation(run_type):
-    context = {"params": {"confirm_delete": ""}, "dag_run": SimpleNamespace(run_type=run_type)}
-    assert resolve_dry_run(context) is True
-    context["params"]["confirm_delete"] = "DELETE"
-    assert resolve_dry_run(context) is False
+def test_any_other_run_deletes_only_with_dry_run_off_and_delete_typed(run_type):
+    def resolve(**params):
+        return resolve_dry_run({"params": params, "dag_run": SimpleNamespace(run_type=run_type)})
+
+    assert resolve() is True  # the form's default
+    assert resolve(dry_run=True, confirm_delete="DELETE") is True
+    with pytest.raises(AirflowFailException, match="confirm_delete"):
+        resolve(dry_run=False, confirm_delete="")
+    assert resolve(dry_run=False, confirm_delete="DELETE") is False
 
 
-def test_dry_run_forces_a_dry_run_on_the_schedule_too():
+def test_a_scheduled_run_follows_the_policy_whatever_the_forms_default():
+    """The form's dry_run default (true) reaches scheduled runs too; they still delete."""
     context = {"params": {"dry_run": True}, "dag_run": SimpleNamespace(run_type=DagRunType.SCHEDULED)}
-    assert resolve_dry_run(context) is True
+    assert resolve_dry_run(context) is False

@@ -213,6 +213,7 @@ def test_resolve_targets_expands_ids_and_tag_selectors(fleet):
     assert [(j["db_type"], j["db_identifier"], j["policy_name"]) for j in jobs] == [
         ("instance", PROD, "p1"),
         ("instance", "triflow-ai-staging-db", "p2"),
+        ("instance", "triflow-ai-staging-ha-db", "p2"),  # the resilience drills' Multi-AZ staging DB
         ("cluster", "triflow-ai-analytics", "p3"),
     ]
     assert jobs[1]["alert_channel"] == "#dba"
@@ -254,6 +255,7 @@ def test_a_database_selected_by_two_policies_is_backed_up_once_then_fails_loudly
             },
         ],
     ).execute(_context())
+    jobs = [j for j in jobs if j["db_identifier"] == "triflow-ai-staging-db"]  # not staging-ha-db
     assert len(jobs) == 1 and jobs[0]["policy_name"] == "p1"
     assert "'p1'" in jobs[0]["conflict"] and "'p2'" in jobs[0]["conflict"]
 

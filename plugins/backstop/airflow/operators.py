@@ -71,6 +71,7 @@ class BackstopAwsOperator(BaseOperator):
     aws_hook_class: Any = LazyHookClass(GENERIC_HOOK)
     #: the hook class behind `client(region)`; None means `aws_hook_class`
     regional_hook_class: Any = None
+    regional_hook_kwargs: dict[str, Any] = {}  # e.g. {"client_type": "dynamodb"} for the generic hook
     template_fields: Sequence[str] = aws_template_fields()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -124,6 +125,7 @@ class BackstopAwsOperator(BaseOperator):
                 region_name=region,
                 verify=self.verify,
                 botocore_config=self.botocore_config,
+                **self.regional_hook_kwargs,
             ).conn
         return cache_[region]
 

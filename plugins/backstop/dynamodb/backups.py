@@ -18,6 +18,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from backstop.airflow.operators import aws_template_fields
 from backstop.aws import dynamodb as ddb
 from backstop.dynamodb.base import DynamoDbOperator, DynamoDbStateTrigger, look
 from backstop.dynamodb.ledger import Ledger, LedgerRecord
@@ -30,10 +31,11 @@ class DynamoDbPitrOperator(DynamoDbOperator):
     :param job: one entry of `backstop.policy.dynamodb.dynamodb_jobs` (table, region, pitr).
     """
 
-    template_fields = (*DynamoDbOperator.template_fields, "job")
+    template_fields = aws_template_fields("job")
 
     def __init__(self, *, job: dict[str, Any], **kwargs: Any) -> None:
-        kwargs.setdefault("region_name", job["region"])
+        if isinstance(job, dict):  # else a template, rendered before execute
+            kwargs.setdefault("region_name", job.get("region"))
         super().__init__(**kwargs)
         self.job = job
 
@@ -80,12 +82,13 @@ class DynamoDbBackupOperator(DynamoDbOperator):
     :param timezone: the policy zone the run date is taken in.
     """
 
-    template_fields = (*DynamoDbOperator.template_fields, "job")
+    template_fields = aws_template_fields("job")
 
     def __init__(
         self, *, job: dict[str, Any], ledger_bucket: str, ledger_region: str, timezone: str, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("region_name", job["region"])
+        if isinstance(job, dict):  # else a template, rendered before execute
+            kwargs.setdefault("region_name", job.get("region"))
         kwargs.setdefault("waiter_delay", 10)
         super().__init__(**kwargs)
         self.job = job

@@ -21,20 +21,8 @@ class DynamoDbOperator(DeferrableAwsOperator):
     """Base of the DynamoDB operators: `client(region)` is a DynamoDB client, `s3(region)` an S3 one."""
 
     aws_hook_class = LazyHookClass(DYNAMODB_HOOK)
-
-    def client(self, region: str | None = None) -> Any:
-        region = region or self.region_name
-        cache_ = self.__dict__.setdefault("_dynamodb_clients", {})
-        if region not in cache_:
-            cache_[region] = make_hook(
-                GENERIC_HOOK,
-                aws_conn_id=self.aws_conn_id,
-                region_name=region,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-                client_type="dynamodb",
-            ).conn
-        return cache_[region]
+    regional_hook_class = LazyHookClass(GENERIC_HOOK)  # client(region): a plain low-level client
+    regional_hook_kwargs = {"client_type": "dynamodb"}
 
     def s3(self, region: str | None = None) -> Any:
         region = region or self.region_name

@@ -26,6 +26,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from backstop.airflow.operators import aws_template_fields
 from backstop.aws import dynamodb as ddb
 from backstop.drills.times import iso, parse_time, tag_time
 from backstop.drills.verdict import judge, measure
@@ -133,7 +134,7 @@ class DynamoDbDrillOperator(DynamoDbOperator):
     :param drill: one entry of `backstop.policy.dynamodb.dynamodb_drills`.
     """
 
-    template_fields = (*DynamoDbOperator.template_fields, "drill")
+    template_fields = aws_template_fields("drill")
 
     def __init__(
         self,
@@ -147,7 +148,8 @@ class DynamoDbDrillOperator(DynamoDbOperator):
         slack_conn_id: str = "slack_api_default",
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("region_name", drill["region"])
+        if isinstance(drill, dict):  # else a template, rendered before execute
+            kwargs.setdefault("region_name", drill.get("region"))
         kwargs.setdefault("waiter_delay", 15)
         super().__init__(**kwargs)
         self.drill = drill

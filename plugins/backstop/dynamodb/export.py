@@ -23,6 +23,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from backstop.airflow.operators import aws_template_fields
 from backstop.aws import dynamodb as ddb
 from backstop.dynamodb.base import DynamoDbOperator, DynamoDbStateTrigger, look
 from backstop.naming import MANAGED_TAG, run_date
@@ -74,10 +75,11 @@ class DynamoDbExportOperator(DynamoDbOperator):
     :param dr: one of the job's `dr_regions` (region, bucket, prefix).
     """
 
-    template_fields = (*DynamoDbOperator.template_fields, "job", "dr")
+    template_fields = aws_template_fields("job", "dr")
 
     def __init__(self, *, job: dict[str, Any], dr: dict[str, Any], timezone: str, **kwargs: Any) -> None:
-        kwargs.setdefault("region_name", job["region"])
+        if isinstance(job, dict):  # else a template, rendered before execute
+            kwargs.setdefault("region_name", job.get("region"))
         kwargs.setdefault("waiter_delay", 30)
         super().__init__(**kwargs)
         self.job = job

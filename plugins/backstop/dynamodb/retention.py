@@ -22,6 +22,7 @@ from typing import Any
 from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from backstop.airflow.operators import aws_template_fields
 from backstop.aws import dynamodb as ddb
 from backstop.dynamodb.base import DynamoDbOperator
 from backstop.dynamodb.ledger import Ledger, LedgerRecord, owned_arns
@@ -64,7 +65,7 @@ class DynamoDbRetentionOperator(DynamoDbOperator):
     :param rules: policy name -> plain rules (`backstop.policy.dynamodb.dynamodb_retention`).
     """
 
-    template_fields = (*DynamoDbOperator.template_fields, "jobs", "rules")
+    template_fields = aws_template_fields("jobs", "rules")
 
     def __init__(
         self,
