@@ -13,14 +13,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
 from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
-from backstop.drills.report import DrillReportOperator
-from backstop.drills.restore import (
-    DrillPreflightOperator,
-    DrillRestoreOperator,
-    DrillTeardownOperator,
-    DrillVerifyOperator,
-    RdsInstanceWaitOperator,
-)
+from backstop.drills.wiring import restore_drill_tasks
 from backstop.policy import load_policy
 from backstop.policy.resilience_views import rebuild_specs
 from backstop.resilience.rebuild import RebuildReportOperator, RebuildStatePlanOperator
@@ -43,53 +36,15 @@ if policy.resilience is not None and rebuilds:
                 plan_state = RebuildStatePlanOperator(
                     task_id="plan_state", spec=spec, region_name=spec.vault_region, **aws
                 )
-                with TaskGroup(group_id=drill.name) as restore_group:
-                    preflight = DrillPreflightOperator(
-                        task_id="preflight", spec=drill, region_name=drill.region, **aws
-                    )
-                    restore = DrillRestoreOperator(task_id="restore", plan=preflight.output, **aws)
-                    wait = RdsInstanceWaitOperator(
-                        task_id="wait_available",
-                        instance_id=preflight.output["instance_id"],
-                        region_name=drill.restore_region,
-                        deferrable=policy.defaults.deferrable,
-                        **aws,
-                    )
-                    verify = DrillVerifyOperator(task_id="verify", plan=preflight.output, **aws)
-                    delete = DrillTeardownOperator(
-                        task_id="delete_instance", spec=drill, deferrable=policy.defaults.deferrable, **aws
-                    )
-                    report = DrillReportOperator(
-                        task_id="report",
-                        name=drill.name,
-                        kind=drill.kind,
-                        source=drill.source,
-                        region=drill.restore_region,
-                        task_ids={
-                            "plan": preflight.task_id,
-                            "restore": restore.task_id,
-                            "wait": wait.task_id,
-                            "verify": verify.task_id,
-                            "teardown": delete.task_id,
-                        },
-                        report_bucket=policy.defaults.report_bucket,
-                        region_name=policy.defaults.region,
-                        channel=policy.defaults.slack.channel,
-                        slack_conn_id=policy.defaults.slack.conn_id,
-                        **aws,
-                    )
-                    restore >> wait >> verify >> delete >> report
-                    delete.as_teardown(setups=restore)
-                    report.as_teardown(setups=restore, on_failure_fail_dagrun=True)
-                    delete.trigger_rule = TriggerRule.ALL_DONE
-                    report.trigger_rule = TriggerRule.ALL_DONE
+                with TaskGroup(group_id=drill.name):
+                    drill_tasks = restore_drill_tasks(drill, policy)
                 rebuild_report = RebuildReportOperator(
                     task_id="rebuild_report",
                     spec=spec,
                     task_ids={
                         "state": plan_state.task_id,
-                        "verify": verify.task_id,
-                        "teardown": delete.task_id,
+                        "verify": drill_tasks.verify.task_id,
+                        "teardown": drill_tasks.delete.task_id,
                     },
                     report_bucket=policy.defaults.report_bucket,
                     report_region=policy.defaults.region,
@@ -98,7 +53,7 @@ if policy.resilience is not None and rebuilds:
                     trigger_rule=TriggerRule.ALL_DONE,
                     **aws,
                 )
-                plan_state >> preflight
+                plan_state >> drill_tasks.preflight
                 plan_state.trigger_rule = TriggerRule.ALL_SUCCESS
-                preflight.trigger_rule = TriggerRule.ALL_DONE  # drift does not stop the data half
-                [plan_state, report] >> rebuild_report
+                drill_tasks.preflight.trigger_rule = TriggerRule.ALL_DONE  # drift does not stop the data half
+                [plan_state, drill_tasks.report] >> rebuild_report

@@ -26,22 +26,14 @@ Wiring only.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, TaskGroup, TriggerRule
+from airflow.sdk import DAG, TaskGroup
 
 from backstop.airflow.dag_defaults import dag_kwargs, scheduled
-from backstop.drills.report import DrillReportOperator
-from backstop.drills.restore import (
-    DrillPreflightOperator,
-    DrillRestoreOperator,
-    DrillTeardownOperator,
-    DrillVerifyOperator,
-    RdsInstanceWaitOperator,
-)
+from backstop.drills.wiring import restore_drill_tasks
 from backstop.policy import load_policy
 from backstop.policy.drill_views import drill_dags
 
 policy = load_policy()
-aws = {"aws_conn_id": policy.defaults.aws_conn_id}
 
 for drill_dag in drill_dags(policy):
     with DAG(
@@ -52,43 +44,4 @@ for drill_dag in drill_dags(policy):
     ) as dag:
         for spec in drill_dag.drills:
             with TaskGroup(group_id=spec.name):
-                preflight = DrillPreflightOperator(
-                    task_id="preflight", spec=spec, region_name=spec.region, **aws
-                )
-                restore = DrillRestoreOperator(task_id="restore", plan=preflight.output, **aws)
-                wait = RdsInstanceWaitOperator(
-                    task_id="wait_available",
-                    instance_id=preflight.output["instance_id"],
-                    region_name=spec.restore_region,
-                    deferrable=policy.defaults.deferrable,
-                    **aws,
-                )
-                verify = DrillVerifyOperator(task_id="verify", plan=preflight.output, **aws)
-                delete = DrillTeardownOperator(
-                    task_id="delete_instance", spec=spec, deferrable=policy.defaults.deferrable, **aws
-                )
-                report = DrillReportOperator(
-                    task_id="report",
-                    name=spec.name,
-                    kind=spec.kind,
-                    source=spec.source,
-                    region=spec.restore_region,
-                    task_ids={
-                        "plan": preflight.task_id,
-                        "restore": restore.task_id,
-                        "wait": wait.task_id,
-                        "verify": verify.task_id,
-                        "teardown": delete.task_id,
-                    },
-                    report_bucket=policy.defaults.report_bucket,
-                    region_name=policy.defaults.region,
-                    channel=policy.defaults.slack.channel,
-                    slack_conn_id=policy.defaults.slack.conn_id,
-                    **aws,
-                )
-                restore >> wait >> verify >> delete >> report
-                delete.as_teardown(setups=restore)
-                report.as_teardown(setups=restore, on_failure_fail_dagrun=True)
-                # as_teardown sets all_done_setup_success; both must run whatever happened (see above).
-                delete.trigger_rule = TriggerRule.ALL_DONE
-                report.trigger_rule = TriggerRule.ALL_DONE
+                restore_drill_tasks(spec, policy)
