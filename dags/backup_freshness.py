@@ -9,9 +9,9 @@ recovers. Wiring only.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from airflow.sdk import DAG
 
-from backstop.airflow.dag_defaults import dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, scheduled
 from backstop.freshness.config import monitor_arguments
 from backstop.freshness.operators import FreshnessMonitorOperator
 from backstop.policy import load_policy
@@ -22,8 +22,7 @@ arguments = monitor_arguments(policy)
 if arguments["targets"]:
     with DAG(
         dag_id="backup_freshness",
-        description="Hourly backup freshness per resource and region (Asia/Seoul clock; minute 7)",
-        schedule=CronTriggerTimetable("7 * * * *", timezone=policy.defaults.timezone),
+        **scheduled(policy, "Hourly backup freshness per resource and region", "7 * * * *"),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["rds", "freshness", "monitor"]),
     ) as dag:

@@ -15,7 +15,7 @@ import re
 
 from airflow.sdk import DAG, TaskGroup
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.airflow.notifier import SlackFailureNotifier
 from backstop.dynamodb.backups import DynamoDbBackupOperator, DynamoDbPitrOperator
 from backstop.dynamodb.export import DynamoDbExportOperator
@@ -37,8 +37,9 @@ def _group_id(table: str) -> str:
 for tier in dynamodb_tiers(policy):
     with DAG(
         dag_id="dynamodb_backup" if tier == "daily" else f"dynamodb_{tier}_backup",
-        description=f"DynamoDB PITR check, on-demand backups, DR exports and retention ({tier})",
-        schedule=cron_timetable(policy, tier),
+        **on_policy_schedule(
+            policy, f"DynamoDB PITR check, on-demand backups, DR exports and retention ({tier})", tier
+        ),
         doc_md=__doc__,
         params=deletion_params("backups"),
         **dag_kwargs(policy, tags=["dynamodb", "backup"]),

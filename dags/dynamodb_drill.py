@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.dynamodb.drill import DynamoDbDrillOperator
 from backstop.policy import load_policy
 from backstop.policy.dynamodb import dynamodb_drill_schedules, dynamodb_drills
@@ -22,8 +22,9 @@ defaults = policy.defaults
 for schedule in dynamodb_drill_schedules(policy):
     with DAG(
         dag_id="dynamodb_drill" if schedule == "monthly-drill" else f"dynamodb_drill_{schedule}",
-        description="DynamoDB restore drills: restore, probe, measure RTO/RPO, delete",
-        schedule=cron_timetable(policy, schedule),
+        **on_policy_schedule(
+            policy, "DynamoDB restore drills: restore, probe, measure RTO/RPO, delete", schedule
+        ),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["dynamodb", "drill"]),
     ) as dag:

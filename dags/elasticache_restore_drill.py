@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, TriggerRule
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.elasticache.drill import (
     CacheDrillReportOperator,
     CacheDrillRestoreOperator,
@@ -26,8 +26,7 @@ policy = load_policy()
 for drill in elasticache_drills(policy):
     with DAG(
         dag_id=f"elasticache_drill_{drill['policy'].replace('-', '_')}",
-        description=f"ElastiCache restore drill of {drill['source_id']}",
-        schedule=cron_timetable(policy, drill["schedule"]),
+        **on_policy_schedule(policy, f"ElastiCache restore drill of {drill['source_id']}", drill["schedule"]),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["elasticache", "drill"], channel=drill["channel"]),
     ) as dag:

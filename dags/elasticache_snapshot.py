@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.elasticache.export import CacheSnapshotExportOperator
 from backstop.elasticache.posture import CachePostureOperator
 from backstop.elasticache.retention import CacheRetentionOperator
@@ -26,8 +26,7 @@ policy = load_policy()
 for tier in elasticache_tiers(policy):
     with DAG(
         dag_id=f"elasticache_{tier}_snapshot",
-        description=f"ElastiCache manual snapshots ({tier}), posture and retention",
-        schedule=cron_timetable(policy, tier),
+        **on_policy_schedule(policy, f"ElastiCache manual snapshots ({tier}), posture and retention", tier),
         doc_md=__doc__,
         params=deletion_params("snapshots"),
         **dag_kwargs(policy, tags=["elasticache", "snapshot"]),

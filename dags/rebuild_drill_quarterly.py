@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.drills.wiring import restore_drill_tasks
 from backstop.policy import load_policy
 from backstop.policy.resilience_views import rebuild_specs
@@ -25,8 +25,11 @@ aws = {"aws_conn_id": policy.defaults.aws_conn_id}
 if policy.resilience is not None and rebuilds:
     with DAG(
         dag_id="rebuild_drill_quarterly",
-        description="Quarterly rebuild: state backup planned against the code, DR snapshot restored and verified",
-        schedule=cron_timetable(policy, policy.resilience.rebuild_schedule),
+        **on_policy_schedule(
+            policy,
+            "Quarterly rebuild: state backup planned against the code, DR snapshot restored and verified",
+            policy.resilience.rebuild_schedule,
+        ),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["drill", "resilience", "terraform"]),
     ) as dag:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, TriggerRule, chain
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.policy import load_policy
 from backstop.policy.resilience_views import failover_specs, task_loss_specs
 from backstop.resilience.failover import FailoverDrillOperator
@@ -31,8 +31,9 @@ if policy.resilience is not None and (failovers or task_losses):
     }
     with DAG(
         dag_id="resilience_drill_monthly",
-        description="Forced RDS failover and ECS task loss on staging, measured",
-        schedule=cron_timetable(policy, policy.resilience.schedule),
+        **on_policy_schedule(
+            policy, "Forced RDS failover and ECS task loss on staging, measured", policy.resilience.schedule
+        ),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["drill", "resilience"]),
     ) as dag:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG
 
-from backstop.airflow.dag_defaults import cron_timetable, dag_kwargs
+from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.policy import load_policy
 from backstop.policy.datastore_views import s3_buckets
 from backstop.s3backup.backup_copy import S3BackupCopyOperator
@@ -22,8 +22,9 @@ if buckets:
     channel = policy.s3.slack_channel or policy.defaults.slack.channel
     with DAG(
         dag_id="s3_protection",
-        description="S3 bucket posture and dated incremental backup copies",
-        schedule=cron_timetable(policy, policy.s3.schedule),
+        **on_policy_schedule(
+            policy, "S3 bucket posture and dated incremental backup copies", policy.s3.schedule
+        ),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["s3"], channel=channel),
     ) as dag:

@@ -31,13 +31,33 @@ if buckets:
         doc_md=__doc__,
         params={
             "bucket": Param(
-                next(iter(buckets)), type="string", enum=sorted(buckets), description="protected bucket"
+                next(iter(buckets)),
+                type="string",
+                enum=sorted(buckets),
+                title="Bucket",
+                description="The protected bucket (from the policy's s3 section).",
             ),
-            "prefix": Param("", type="string", description="key prefix, e.g. uploads/workflows/ (required)"),
+            "prefix": Param(
+                "",
+                type="string",
+                minLength=1,
+                title="Key prefix",
+                description="Only keys under this prefix are restored, e.g. uploads/workflows/.",
+            ),
             "point_in_time": Param(
-                "", type="string", description="UTC date-time to restore to, e.g. 2026-11-22T01:30:00Z"
+                "",
+                type="string",
+                format="date-time",
+                title="Restore to (UTC)",
+                description="Each key comes back as it was at this moment, e.g. 2026-11-22T01:30:00Z.",
             ),
-            "dry_run": Param(False, type="boolean", description="only list what would be restored"),
+            "dry_run": Param(
+                False,
+                type="boolean",
+                title="Dry run: list only",
+                description="On: write the listing of what would be restored and stop (no approval is "
+                "asked). Off: the listing, then an approval in the UI before anything is written.",
+            ),
         },
         **dag_kwargs(policy, tags=["s3", "restore"]),
     ) as dag:

@@ -55,6 +55,11 @@ def scheduled(policy: BackupPolicy, text: str, cron: str) -> dict[str, Any]:
     }
 
 
+def on_policy_schedule(policy: BackupPolicy, text: str, name: str) -> dict[str, Any]:
+    """`scheduled` for a schedule of the policy's `schedules` section, by its name."""
+    return scheduled(policy, text, policy.schedules[name].cron)
+
+
 def start_date(policy: BackupPolicy) -> datetime:
     return START_DATE.replace(tzinfo=ZoneInfo(policy.defaults.timezone))
 
