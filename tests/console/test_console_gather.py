@@ -36,7 +36,9 @@ def test_an_unreadable_source_blanks_only_its_panel(fleet, local_stack):
     assert view.panels["audit"].data == [] and view.extra["instances"].data == []
 
     html = page(view)
-    assert html.count("Could not read this panel: NoSuchBucket") == 4  # freshness, drills, retention, reports
+    assert (
+        html.count("Could not read this panel: NoSuchBucket") == 5
+    )  # freshness, drills, retention, reports, resilience
     assert PROD in html and html.count("restore-link") == 1
 
 

@@ -82,3 +82,26 @@ def test_the_environment_guard_refuses_production(
     assert "tagged environment=production" in report["failures"][0]
     assert "environment=staging" in report["failures"][0]
     assert STAGING_HA_DB not in str(report["failures"])
+
+
+def test_the_dr_console_shows_the_last_failover_drill_with_both_figures(
+    airflow_db, resilience_world, slack, load_dag, policy_with
+):
+    """The seed's RTO table as the console shows it: "failover 3.6s, client downtime 2.0s, 2a → 2c"."""
+    from backstop.console.gather import AwsClients, gather
+    from backstop.console.render import page
+    from backstop.policy import parse_policy
+
+    policy = policy_with(task_loss=False)
+    dag = load_dag("resilience_drill_monthly.py", "resilience_drill_monthly", policy)
+    assert dag.test(logical_date=WHEN).state == "success"
+    parsed = parse_policy(policy)
+
+    view = gather(parsed, AwsClients(parsed.defaults.aws_conn_id, parsed.defaults.region), read_audit=list)
+
+    (run,) = view.extra["resilience"].data
+    (report,) = resilience_world.reports().values()
+    assert (run["kind"], run["passed"], run["az_after"]) == ("failover", True, report["az_after"])
+    html = page(view)
+    assert "Resilience drills" in html and "staging-db-failover" in html
+    assert "client downtime" in html and f"{report['az_before']} → {report['az_after']}" in html

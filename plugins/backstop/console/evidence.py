@@ -16,6 +16,7 @@ from backstop.aws.s3_objects import list_objects, read_head, read_json
 
 DRILLS_PREFIX = "reports/drills/"
 RESTORES_PREFIX = "reports/restores/"
+RESILIENCE_PREFIX = "reports/resilience/"  # backstop.resilience.evidence
 RETENTION_PREFIX = "reports/retention/"
 RETENTION_HEAD_BYTES = 2 * 1024 * 1024
 RETENTION_ROWS = 400  # decisions shown; the report in S3 has them all
@@ -74,6 +75,40 @@ def drill_history(client: Any, bucket: str, limit: int = 60) -> list[DrillRun]:
         if isinstance(report, dict):
             runs.append(DrillRun.of(key, report))
     return sorted(runs, key=lambda r: (r.finished_at or "", r.key))
+
+
+def resilience_history(client: Any, bucket: str, limit: int = 30) -> list[dict[str, Any]]:
+    """The newest resilience drill reports (failover, task loss, rebuild), newest first.
+
+    Only the fields the console shows are kept, so nothing else in a report reaches the page."""
+    keep = (
+        "kind",
+        "name",
+        "passed",
+        "finished_at",
+        "failover_seconds",
+        "client_downtime_seconds",
+        "az_before",
+        "az_after",
+        "recovery_seconds",
+        "total_seconds",
+    )
+    out = []
+    for key in newest_keys(client, bucket, RESILIENCE_PREFIX, limit):
+        report = read_json(client, bucket, key)
+        if isinstance(report, dict):
+            failures = report.get("failures") or []
+            drift = (report.get("state") or {}).get("drift")
+            out.append(
+                {k: report.get(k) for k in keep}
+                | {
+                    "key": key,
+                    "failure": str(failures[0]) if failures else None,
+                    "drift": len(drift) if isinstance(drift, list) else None,
+                    "restore_passed": (report.get("restore") or {}).get("passed"),
+                }
+            )
+    return sorted(out, key=lambda r: (str(r.get("finished_at") or ""), r["key"]), reverse=True)
 
 
 def restore_reports(client: Any, bucket: str, limit: int = 20) -> list[dict[str, Any]]:

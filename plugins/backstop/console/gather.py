@@ -115,4 +115,5 @@ def gather(
         "restore_reports", lambda: evidence.restore_reports(clients.s3(), bucket)
     )
     view.extra["instances"] = _panel("instances", lambda: live.running_instances(policy, clients.rds))
+    view.extra["resilience"] = _panel("resilience", lambda: evidence.resilience_history(clients.s3(), bucket))
     return view

@@ -41,7 +41,7 @@ def page(view: ConsoleView) -> str:
     policy = view.policy
     body = [
         freshness_panel(view.panels["freshness"]),
-        drills_panel(view.panels["drills"]),
+        drills_panel(view.panels["drills"], view.extra.get("resilience")),
         restorable_panel(view.panels["restorable"]),
         retention_panel(view.panels["retention"], view.extra["quota"], policy.defaults.manual_snapshot_quota),
         audit_panel(view.panels["audit"], view.extra["restore_reports"], view.extra["instances"]),
@@ -177,10 +177,62 @@ def freshness_panel(panel: Panel) -> str:
 # -- (b) drills ----------------------------------------------------------------------------------
 
 
-def drills_panel(panel: Panel) -> str:
+def resilience_figures(run: dict[str, Any]) -> str:
+    """What a resilience drill measured, in the words of the seed's RTO table."""
+    kind = run.get("kind")
+    if kind == "failover":
+        moved = f", {escape(str(run.get('az_before')))} → {escape(str(run.get('az_after')))}"
+        return (
+            f"failover {dur(run.get('failover_seconds'))}, client downtime "
+            f"{dur(run.get('client_downtime_seconds'))}{moved if run.get('az_before') else ''}"
+        )
+    if kind == "task_loss":
+        return f"back at the desired count in {dur(run.get('recovery_seconds'))}"
+    if kind == "rebuild":
+        drift = run.get("drift")
+        data = {True: "data verified", False: "data NOT verified"}.get(run.get("restore_passed"), "")
+        return ", ".join(
+            part
+            for part in (
+                f"total {dur(run.get('total_seconds'))}",
+                f"{drift} drifted resource(s)" if drift is not None else "",
+                data,
+            )
+            if part
+        )
+    return ""
+
+
+def resilience_table(panel: Panel | None) -> str:
+    if panel is None:
+        return ""
+    if panel.error:
+        return "<h3>Resilience drills</h3>" + failed(panel)
+    rows = [
+        (
+            "ok" if run.get("passed") else "bad",
+            [
+                when(run.get("finished_at")),
+                escape(str(run.get("name"))),
+                escape(str(run.get("kind"))),
+                pill("green" if run.get("passed") else "red", "PASSED" if run.get("passed") else "FAILED"),
+                resilience_figures(run),
+                escape(run.get("failure") or "") if not run.get("passed") else "",
+            ],
+        )
+        for run in panel.data or []
+    ]
+    if not rows:
+        return "<h3>Resilience drills</h3><p>No failover, task-loss or rebuild drill has run yet.</p>"
+    return "<h3>Resilience drills</h3>" + table(
+        ["finished", "drill", "kind", "result", "measured", "failure"], rows
+    )
+
+
+def drills_panel(panel: Panel, resilience: Panel | None = None) -> str:
     title = "Restore drills: RTO and RPO against targets"
     if panel.error:
-        return section("drills", title, failed(panel))
+        return section("drills", title, failed(panel) + resilience_table(resilience))
     runs = panel.data or []
     rows = [
         (
@@ -205,7 +257,8 @@ def drills_panel(panel: Panel) -> str:
             table(["finished", "drill", "source", "result", "RTO / target", "RPO / target", "failure"], rows)
             if rows
             else ""
-        ),
+        )
+        + resilience_table(resilience),
     )
 
 
