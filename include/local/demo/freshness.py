@@ -17,9 +17,11 @@ BUCKET = "triflow-backstop-reports"
 
 def add_dr_region(policy: dict) -> None:
     """A second DR region for the RDS policy (Singapore); nothing has been copied there yet."""
-    # RDS rows only: moto never advances DynamoDB's LatestRestorableDateTime, so the table's PITR
+    # No DynamoDB rows: moto never advances DynamoDB's LatestRestorableDateTime, so the table's PITR
     # row would turn red five minutes into the demo (DynamoDB freshness: tests/dynamodb).
     policy.pop("dynamodb", None)
+    # and no S3 rows: the demo runs no s3_protection (its dated copy is what freshness reads).
+    policy.pop("s3", None)
     policy["rds_snapshots"][0]["dr_regions"].append({"region": NEW_DR, "kms_key_id": "alias/backstop-dr"})
 
 
