@@ -214,29 +214,10 @@ def dynamodb_jobs(policy: BackupPolicy, tier: str) -> list[dict[str, Any]]:
 
 
 def dynamodb_retention(policy: BackupPolicy, tier: str) -> dict[str, dict[str, Any] | None]:
-    """Policy name -> plain retention rules for the planner (same shape as views.retention_rules)."""
-    out: dict[str, dict[str, Any] | None] = {}
-    for item in policy.dynamodb:
-        if item.tier != tier:
-            continue
-        if item.retention is None:
-            out[item.name] = None
-            continue
-        max_age = policy.schedules[item.tier].max_age
-        out[item.name] = {
-            "keep": [
-                {
-                    "period": rule.period,
-                    "count": rule.count,
-                    "max_age": rule.max_age.total_seconds() if rule.max_age else None,
-                }
-                for rule in item.retention.keep
-            ],
-            "min_keep": item.retention.min_keep,
-            "max_staleness": max_age.total_seconds() if max_age else None,
-            "timezone": policy.defaults.timezone,
-        }
-    return out
+    """Policy name -> plain retention rules for the planner (views.plain_retention)."""
+    from backstop.policy.views import plain_retention
+
+    return {item.name: plain_retention(policy, item) for item in policy.dynamodb if item.tier == tier}
 
 
 def dynamodb_drills(policy: BackupPolicy, schedule: str | None = None) -> list[dict[str, Any]]:

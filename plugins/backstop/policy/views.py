@@ -12,32 +12,34 @@ from typing import Any
 from backstop.policy.model import BackupPolicy
 
 
-def retention_rules(policy: BackupPolicy) -> dict[str, dict[str, Any] | None]:
-    """Policy name -> plain retention rules (seconds for durations) for RetentionPlanOperator.
+def plain_retention(policy: BackupPolicy, item: Any) -> dict[str, Any] | None:
+    """One policy entry's retention as plain rules for the planner (seconds for durations).
 
-    A policy without `retention` maps to None, which the planner treats as "refuse to prune".
-    `max_staleness` is the policy tier's schedule `max_age`: older newest backup = halt pruning.
+    None (no `retention`) is what the planner treats as "refuse to prune". `max_staleness` is
+    the entry's tier's schedule `max_age`: an older newest backup halts pruning. Any entry with
+    `tier` and `retention` (RDS, DynamoDB, ElastiCache) goes through here.
     """
-    out: dict[str, dict[str, Any] | None] = {}
-    for item in policy.rds_snapshots:
-        if item.retention is None:
-            out[item.name] = None
-            continue
-        max_age = policy.schedules[item.tier].max_age
-        out[item.name] = {
-            "keep": [
-                {
-                    "period": rule.period,
-                    "count": rule.count,
-                    "max_age": rule.max_age.total_seconds() if rule.max_age else None,
-                }
-                for rule in item.retention.keep
-            ],
-            "min_keep": item.retention.min_keep,
-            "max_staleness": max_age.total_seconds() if max_age else None,
-            "timezone": policy.defaults.timezone,
-        }
-    return out
+    if item.retention is None:
+        return None
+    max_age = policy.schedules[item.tier].max_age
+    return {
+        "keep": [
+            {
+                "period": rule.period,
+                "count": rule.count,
+                "max_age": rule.max_age.total_seconds() if rule.max_age else None,
+            }
+            for rule in item.retention.keep
+        ],
+        "min_keep": item.retention.min_keep,
+        "max_staleness": max_age.total_seconds() if max_age else None,
+        "timezone": policy.defaults.timezone,
+    }
+
+
+def retention_rules(policy: BackupPolicy) -> dict[str, dict[str, Any] | None]:
+    """RDS policy name -> plain retention rules for RetentionPlanOperator (see plain_retention)."""
+    return {item.name: plain_retention(policy, item) for item in policy.rds_snapshots}
 
 
 def snapshot_regions(policy: BackupPolicy) -> list[str]:
