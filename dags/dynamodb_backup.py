@@ -21,7 +21,7 @@ from backstop.dynamodb.backups import DynamoDbBackupOperator, DynamoDbPitrOperat
 from backstop.dynamodb.export import DynamoDbExportOperator
 from backstop.dynamodb.retention import DynamoDbRetentionOperator
 from backstop.policy import load_policy
-from backstop.policy.dynamodb import dynamodb_jobs, dynamodb_retention, dynamodb_tiers
+from backstop.policy.dynamodb_views import dynamodb_jobs, dynamodb_retention, dynamodb_tiers
 from backstop.retention.operators import deletion_params
 
 policy = load_policy()

@@ -14,7 +14,7 @@ from airflow.sdk import DAG
 from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.dynamodb.drill import DynamoDbDrillOperator
 from backstop.policy import load_policy
-from backstop.policy.dynamodb import dynamodb_drill_schedules, dynamodb_drills
+from backstop.policy.dynamodb_views import dynamodb_drill_schedules, dynamodb_drills
 
 policy = load_policy()
 defaults = policy.defaults

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 
 from backstop.policy import DEFAULT_POLICY_PATH, load_policy
-from backstop.policy.dynamodb import dynamodb_drills, dynamodb_jobs, dynamodb_retention
+from backstop.policy.dynamodb_views import dynamodb_drills, dynamodb_jobs, dynamodb_retention
 from include.local.dynamodb_fleet import WORKFLOW_TABLE
 
 PRIMARY, DR = "ap-northeast-2", "ap-northeast-1"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from backstop.policy import DEFAULT_POLICY_PATH, PolicyError, parse_policy
-from backstop.policy.dynamodb import dynamodb_drills, dynamodb_jobs, dynamodb_retention
+from backstop.policy.dynamodb_views import dynamodb_drills, dynamodb_jobs, dynamodb_retention
 
 SHIPPED = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backstop.policy.fields import Duration, RdsIdentifier, Region, Slug, matching
-from backstop.policy.model import DataCheck, Drill
-
-if TYPE_CHECKING:
-    from backstop.policy.model import BackupPolicy
+from backstop.policy.parts import DataCheck, Drill
 
 
 class _Strict(BaseModel):
@@ -144,7 +141,7 @@ class ResilienceDrills(_Strict):
         return self
 
 
-def cross_check(policy: BackupPolicy) -> list[str]:
+def cross_check(policy: Any) -> list[str]:  # the BackupPolicy (model.py imports this module)
     """Problems between `resilience:` and the rest of the policy (each naming its key path)."""
     section = policy.resilience
     if section is None:
