@@ -236,20 +236,8 @@ def pg_plane_browser():
 def data_plane(fleet, local_stack, pg_plane_browser, monkeypatch):
     """As tests/drills' drill_world: the master role gets the fleet secret's password, the source is
     re-seeded, old clones and before-restore schemas dropped, BACKSTOP_LOCAL_DATAPLANE set."""
-    from include.local.dataplane import ENV_VAR, master_credentials
-    from include.local.fleet import DB_MASTER_SECRET
+    from tests.drills.conftest import prepare_data_plane
 
     plane = pg_plane_browser
-    creds = master_credentials(local_stack.aws_endpoint_url, DB_MASTER_SECRET)
-    plane.seed_source()
-    plane.ensure_role(creds["username"], creds["password"])
-    with plane.connect() as conn:
-        for name in [d for d in plane.databases() if d.startswith("rds_")]:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    with plane.connect("triflow") as conn:
-        for (schema,) in conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'backstop_before_restore_%'"
-        ).fetchall():
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    monkeypatch.setenv(ENV_VAR, json.dumps(plane.config()))
+    prepare_data_plane(plane, local_stack.aws_endpoint_url, monkeypatch)
     return plane

@@ -68,23 +68,31 @@ class DrillWorld:
         return [d for d in self.plane.databases() if d.startswith("rds_")]
 
 
-@pytest.fixture
-def drill_world(fleet, local_stack, pg_plane, monkeypatch) -> DrillWorld:
+def prepare_data_plane(plane: Any, endpoint_url: str, monkeypatch: Any) -> None:
+    """Ready the embedded PostgreSQL for a drill: the master role gets the password of the fleet's
+    Secrets Manager secret (so the drill really reads its credentials from there), the source rows
+    and heartbeat are re-seeded, clones and before-restore schemas of earlier tests dropped, and
+    BACKSTOP_LOCAL_DATAPLANE set. Shared with the browser tests (tests/browser/conftest.py)."""
     from include.local.dataplane import ENV_VAR, master_credentials
     from include.local.fleet import DB_MASTER_SECRET
 
-    creds = master_credentials(local_stack.aws_endpoint_url, DB_MASTER_SECRET)
-    pg_plane.seed_source()
-    pg_plane.ensure_role(creds["username"], creds["password"])
-    with pg_plane.connect() as conn:
-        for name in [d for d in pg_plane.databases() if d.startswith("rds_")]:
+    creds = master_credentials(endpoint_url, DB_MASTER_SECRET)
+    plane.seed_source()
+    plane.ensure_role(creds["username"], creds["password"])
+    with plane.connect() as conn:
+        for name in [d for d in plane.databases() if d.startswith("rds_")]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    with pg_plane.connect("triflow") as conn:
+    with plane.connect("triflow") as conn:
         for (schema,) in conn.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'backstop_before_restore_%'"
         ).fetchall():
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    monkeypatch.setenv(ENV_VAR, json.dumps(pg_plane.config()))
+    monkeypatch.setenv(ENV_VAR, json.dumps(plane.config()))
+
+
+@pytest.fixture
+def drill_world(fleet, local_stack, pg_plane, monkeypatch) -> DrillWorld:
+    prepare_data_plane(pg_plane, local_stack.aws_endpoint_url, monkeypatch)
     return DrillWorld(pg_plane, local_stack.aws_endpoint_url, fleet)
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.dag_loading import task_states
-from tests.drills.conftest import DrillWorld, drill_policy
+from tests.drills.conftest import DrillWorld, drill_policy, prepare_data_plane
 
 FIRST_SUNDAY_0300_KST = datetime(2026, 11, 7, 18, 0, tzinfo=UTC)
 SOURCE = "triflow-ai-production-db"
@@ -28,15 +28,11 @@ TASKS = "production-pitr"
 @pytest.fixture
 def own_plane(fleet, local_stack, monkeypatch, tmp_path_factory):
     """A data plane of this test's alone: stopping it cannot hurt another test's drills."""
-    from include.local.dataplane import ENV_VAR, LocalDataPlane, master_credentials
-    from include.local.fleet import DB_MASTER_SECRET
+    from include.local.dataplane import LocalDataPlane
 
     plane = LocalDataPlane().start()
     try:
-        creds = master_credentials(local_stack.aws_endpoint_url, DB_MASTER_SECRET)
-        plane.seed_source()
-        plane.ensure_role(creds["username"], creds["password"])
-        monkeypatch.setenv(ENV_VAR, json.dumps(plane.config()))
+        prepare_data_plane(plane, local_stack.aws_endpoint_url, monkeypatch)
         yield DrillWorld(plane, local_stack.aws_endpoint_url, fleet)
     finally:
         plane.destroy()
