@@ -58,6 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="per DAG run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="Airflow's default Celery settings: tasks import boto3 and Backstop themselves (for comparison)",
+    )
     return parser.parse_args(argv)
 
 
@@ -209,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
         "AIRFLOW__TRIGGERER__CAPACITY": "1000",
     }
+    if args.no_warmup:
+        extra_env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = (
+            "airflow.providers.celery.executors.default_celery.DEFAULT_CELERY_CONFIG"
+        )
     print(
         f"== scaleout: {args.databases} databases, creating {args.creating:.0f}s, "
         f"{args.workers} workers x {args.concurrency} slots; work dir {work}",
@@ -246,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"   {dag_id:24s} {run['state']:8s} {took:6.0f} s  tasks {states}", flush=True)
                 chain = time.monotonic() - t0
                 proxy_stats = proxy.stats()
+                cpu = {name: topo.cpu_seconds(name) for name in topo.procs if name != "redis"}
                 executions = celery_task_seconds(topo.log_dir)
     timers.stop()
     loops = sorted(timers.values)
@@ -280,6 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"   Celery task executions                 {len(executions):6d}     median "
             f"{statistics.median(executions):.1f} s, p90 {executions[int(0.9 * (len(executions) - 1))]:.1f} s each"
+        )
+    workers_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
+    print(
+        "   CPU seconds by process (with children)  "
+        + ", ".join(f"{k} {v:.0f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+    )
+    if executions:
+        print(
+            f"   worker CPU per task execution          {workers_cpu / len(executions):6.2f} s   "
+            f"(all processes: {sum(cpu.values()) / len(executions):.2f} s; warm-up {'off' if args.no_warmup else 'on'})"
         )
     print(f"   samples                                {sampler.samples:6d}")
     if not args.keep:

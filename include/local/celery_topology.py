@@ -230,6 +230,8 @@ class CeleryTopology:
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://{HOST}:{redis_port}/0",
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://{HOST}:{redis_port}/1",
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+                # Workers import the task runner's parser, boto3 and Backstop once, before forking.
+                "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "backstop.airflow.celery_config.CELERY_CONFIG",
                 "AIRFLOW__API__PORT": api_port,
                 "AIRFLOW__API__BASE_URL": f"http://{HOST}:{api_port}",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{api_port}/execution/",
@@ -344,6 +346,17 @@ class CeleryTopology:
 
         root = psutil.Process(self.procs[name].pid)
         return [root.pid] + [child.pid for child in root.children(recursive=True)]
+
+    def cpu_seconds(self, name: str) -> float:
+        """CPU time of a process, its live descendants and the children they have reaped (task processes)."""
+        import psutil
+
+        total = 0.0
+        for pid in self.pids(name):
+            with contextlib.suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        return total
 
     def rss_bytes(self, name: str) -> int:
         """Resident memory of a process and its descendants (the triggerer runs triggers in a child)."""

@@ -89,6 +89,8 @@ def test_the_weekly_chain_runs_on_celery_with_deferred_waits_resumed_by_the_trig
     assert topo.env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert topo.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://")
     assert topo.env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    for n in (1, 2):  # the workers imported Backstop before forking (backstop/airflow/worker_warmup.py)
+        assert "worker warm-up: could not import" not in (topo.log_dir / f"worker-{n}.log").read_text()
     sampler = Sampler(topo)
 
     # 1. Unpaused, the weekly DAG gets its latest Sunday 03:00 KST run from the scheduler itself.
@@ -103,7 +105,8 @@ def test_the_weekly_chain_runs_on_celery_with_deferred_waits_resumed_by_the_trig
     snapshot_tis = [ti for ti in tis if ti["task_id"] == "snapshot"]
     assert len(snapshot_tis) == 3, states  # two instances by id, one Aurora cluster by tag
     assert all(ti["state"] == "success" for ti in snapshot_tis), states
-    # Each waited deferred: the trigger ran in the triggerer (not a worker) and the task resumed.
+    # Each waited deferred: the trigger ran in the triggerer (not a worker), verified the snapshot
+    # and ended the task there (TaskSuccessEvent), so it never went back to a worker.
     assert sampler.max_deferred >= 1
     assert sampler.max_triggers_in_triggerer >= 1
     assert proxy.stats()["rewritten"] >= 3
@@ -116,6 +119,7 @@ def test_the_weekly_chain_runs_on_celery_with_deferred_waits_resumed_by_the_trig
         text = str(log)
         assert "Deferring" in text, text[-2000:]
         assert "Verified" in text, text[-2000:]
+        assert "the task ends here" in text, text[-2000:]
     made = _managed_snapshots(stack, "ap-northeast-2")
     assert len(made) == 3
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from airflow.triggers.base import TaskSuccessEvent
 
 from backstop.airflow.triggers import RdsSnapshotAvailableTrigger
 from backstop.naming import from_tag_list
@@ -135,25 +136,60 @@ def test_synchronous_fallback_polls_until_available(fleet):
     assert served == ["creating", "creating", "backing-up"]
 
 
-def test_deferrable_wait_hands_over_to_the_trigger_and_resumes(fleet):
-    op = _operator(deferrable=True)
+def _defer(op: RdsManagedSnapshotOperator) -> tuple[TaskDeferred, RdsSnapshotAvailableTrigger]:
+    """Run until the task defers; rebuild its trigger from the serialized form, as the triggerer does."""
     _status_sequence(op.hook.conn, "DescribeDBSnapshots", ["creating"])
-
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(_context())
-    trigger = deferred.value.trigger
-    assert isinstance(trigger, RdsSnapshotAvailableTrigger)
     assert deferred.value.method_name == "execute_complete"
-
-    # The triggerer rebuilds the trigger from its serialized form.
-    classpath, kwargs = trigger.serialize()
+    classpath, kwargs = deferred.value.trigger.serialize()
     assert classpath == "backstop.airflow.triggers.RdsSnapshotAvailableTrigger"
-    rebuilt = RdsSnapshotAvailableTrigger(**kwargs)
-    served = _status_sequence(rebuilt.hook.conn, "DescribeDBSnapshots", ["creating", "creating"])
-    event = asyncio.run(_first_event(rebuilt))
-    assert event.payload["status"] == "success" and served == ["creating", "creating"]
+    return deferred.value, RdsSnapshotAvailableTrigger(**kwargs)
 
-    result = op.execute_complete(_context(), event.payload, **deferred.value.kwargs)
+
+def test_trigger_verifies_the_snapshot_and_ends_the_task_itself(fleet):
+    deferred, trigger = _defer(_operator(deferrable=True))
+    served = _status_sequence(trigger.hook.conn, "DescribeDBSnapshots", ["creating", "creating"])
+
+    event = asyncio.run(_first_event(trigger))
+
+    assert served == ["creating", "creating"]
+    assert isinstance(event, TaskSuccessEvent)  # no second run on a worker
+    result = event.xcoms["return_value"]
+    assert result["snapshot_id"] == EXPECTED_NAME and result["status"] == "available"
+    assert result["adopted"] is False and result["encrypted"] is True
+    assert result["duration_seconds"] >= 0
+
+
+def test_trigger_hands_a_snapshot_that_fails_verification_back_to_the_worker(fleet, rds):
+    deferred, trigger = _defer(_operator(deferrable=True))
+    arn = rds.describe_db_snapshots(DBSnapshotIdentifier=EXPECTED_NAME)["DBSnapshots"][0]["DBSnapshotArn"]
+    rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["backstop:managed"])  # changed out of band
+
+    event = asyncio.run(_first_event(trigger))
+
+    assert not isinstance(event, TaskSuccessEvent) and event.payload["status"] == "success"
+    with pytest.raises(SnapshotFailedError, match="backstop:managed tag is missing"):
+        _operator().execute_complete(_context(), event.payload, **deferred.kwargs)
+
+
+def test_a_task_that_must_fail_afterwards_always_resumes_on_the_worker(fleet):
+    op = _operator(deferrable=True, conflict="Two policies select this database")
+    deferred, trigger = _defer(op)
+    assert trigger.finish is None
+
+    event = asyncio.run(_first_event(trigger))
+
+    assert not isinstance(event, TaskSuccessEvent)
+    with pytest.raises(AirflowFailException, match="Two policies select this database"):
+        op.execute_complete(_context(), event.payload, **deferred.kwargs)
+
+
+def test_resumed_with_only_the_end_state_as_dags_test_does_it_verifies_here(fleet):
+    _defer(_operator(deferrable=True))
+
+    result = _operator().execute_complete(_context(), "success")
+
     assert result["snapshot_id"] == EXPECTED_NAME and result["status"] == "available"
 
 

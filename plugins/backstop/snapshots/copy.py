@@ -9,7 +9,7 @@ from airflow.sdk import Context
 
 from backstop.airflow.operators import BackstopAwsOperator, aws_template_fields
 from backstop.aws.hooks import GENERIC_HOOK, RDS_HOOK, LazyHookClass, make_hook
-from backstop.aws.kms import key_arn, same_key
+from backstop.aws.kms import key_arn
 from backstop.aws.rds_snapshots import SnapshotInfo, copy_snapshot, list_snapshots
 from backstop.naming import POLICY_TAG, SOURCE_ARN_TAG, SOURCE_REGION_TAG, TIER_TAG, is_managed, tag_value
 from backstop.snapshots.create import RdsManagedSnapshotOperator
@@ -160,25 +160,14 @@ class RdsCrossRegionCopyOperator(RdsManagedSnapshotOperator):
             tags=tags,
         )
 
-    def _problems(self, info: SnapshotInfo) -> list[str]:
-        """A copy: from the right source ARN, in the destination region, encrypted."""
-        problems = []
-        if info.tags.get(SOURCE_ARN_TAG) != self.snapshot["arn"]:
-            problems.append(
-                f"backstop:source-arn is {info.tags.get(SOURCE_ARN_TAG)!r}, expected {self.snapshot['arn']!r}"
-            )
-        if info.region != self.destination_region:
-            problems.append(f"it is in {info.region}, expected {self.destination_region}")
-        if not info.encrypted:
-            problems.append(f"it is not encrypted although KMS key {self.kms_key_id} was requested")
-        else:
-            expected = self._expected_key_arn()
-            if not same_key(info.kms_key_id, expected):
-                problems.append(
-                    f"it is encrypted with KMS key {info.kms_key_id}, not with this policy's key "
-                    f"{self.kms_key_id} ({expected})"
-                )
-        return problems
+    def _expected(self) -> dict[str, Any]:
+        """A copy: from the right source ARN, in the destination region, encrypted with the policy's key."""
+        return {
+            "source_arn": self.snapshot["arn"],
+            "region": self.destination_region,
+            "kms_key_id": self.kms_key_id,
+            "kms_key_arn": self._expected_key_arn(),
+        }
 
     def _expected_key_arn(self) -> str:
         """The ARN of the policy's key in the destination region (the policy may name an alias)."""
