@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from backstop.naming import cache_drill_group_id, dynamodb_drill_table
+from backstop.naming import cache_drill_group_id, dynamodb_drill_table, snapshot_name
 from tests.iam.calls import ACCOUNT, RUN_DATE, load_policy, tags_context
 from tests.iam.evaluator import Request, evaluate
 
@@ -28,6 +28,7 @@ DRILL_GROUP = (
     f"arn:aws:elasticache:ap-northeast-2:{ACCOUNT}:replicationgroup:"
     f"{cache_drill_group_id('triflow-ai-redis', RUN_DATE)}"
 )
+REDIS_SNAPSHOT = snapshot_name("triflow-ai-redis", "daily", RUN_DATE)
 EXPORT = f"arn:aws:s3:::triflow-backstop-dynamodb-dr/dynamodb/{TABLE}/20261122"
 REPORTS = "arn:aws:s3:::triflow-backstop-reports"
 
@@ -52,6 +53,15 @@ ALLOWED = {
         "s3:PutObject", f"{REPORTS}/ledger/dynamodb/exports/ap-northeast-1/{TABLE}/20261122.json"
     ),
     "prune writes its plan": Request("s3:PutObject", f"{REPORTS}/reports/retention-dynamodb-exports/x.json"),
+    "prune deletes a Redis export file": Request(
+        "s3:DeleteObject", f"arn:aws:s3:::triflow-ai-redis-exports/{REDIS_SNAPSHOT}-0001.rdb"
+    ),
+    "prune deletes a Redis export's DR copy": Request(
+        "s3:DeleteObject", f"arn:aws:s3:::triflow-ai-redis-exports-dr/{REDIS_SNAPSHOT}-0002.rdb"
+    ),
+    "the Redis export ledger is written": Request(
+        "s3:PutObject", f"{REPORTS}/ledger/elasticache/exports/ap-northeast-2/{REDIS_SNAPSHOT}.json"
+    ),
 }
 
 DENIED = {
