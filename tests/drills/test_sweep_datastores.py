@@ -167,7 +167,7 @@ def test_the_sweeper_dag_looks_in_every_store_of_the_shipped_policy(
 ):
     dag = load_dag("drill_orphan_sweeper.py", "drill_orphan_sweeper", policy_for())
     sweep = dag.get_task("sweep")
-    assert sweep.stores == {"rds": [DR, REGION], "dynamodb": [DR, REGION], "elasticache": [REGION]}
+    assert sweep.stores == {"rds": [DR, REGION], "dynamodb": [DR, REGION], "elasticache": [DR, REGION]}
 
     dag_run = dag.test(run_conf={"dry_run": False, "confirm_delete": "DELETE"})
 

@@ -29,6 +29,7 @@ DRILL_GROUP = (
     f"{cache_drill_group_id('triflow-ai-redis', RUN_DATE)}"
 )
 REDIS_SNAPSHOT = snapshot_name("triflow-ai-redis", "daily", RUN_DATE)
+DR_DRILL_GROUP = DRILL_GROUP.replace(":ap-northeast-2:", ":ap-northeast-1:")
 EXPORT = f"arn:aws:s3:::triflow-backstop-dynamodb-dr/dynamodb/{TABLE}/20261122"
 REPORTS = "arn:aws:s3:::triflow-backstop-reports"
 
@@ -58,6 +59,15 @@ ALLOWED = {
     ),
     "prune deletes a Redis export's DR copy": Request(
         "s3:DeleteObject", f"arn:aws:s3:::triflow-ai-redis-exports-dr/{REDIS_SNAPSHOT}-0002.rdb"
+    ),
+    "the DR-export drill seeds a group in the DR region": Request(
+        "elasticache:CreateReplicationGroup", DR_DRILL_GROUP, tags_context(request=DRILL_TAGS)
+    ),
+    "the DR-export drill checks the exported files": Request(
+        "s3:GetObject", f"arn:aws:s3:::triflow-ai-redis-exports-dr/{REDIS_SNAPSHOT}-0001.rdb"
+    ),
+    "the DR-export drill deletes its group": Request(
+        "elasticache:DeleteReplicationGroup", DR_DRILL_GROUP, tags_context(resource=DRILL_TAGS)
     ),
     "the Redis export ledger is written": Request(
         "s3:PutObject", f"{REPORTS}/ledger/elasticache/exports/ap-northeast-2/{REDIS_SNAPSHOT}.json"

@@ -77,3 +77,14 @@ class CacheExportLedger:
 
     def update(self, record: CacheExportRecord, **changes: Any) -> CacheExportRecord:
         return self.put(replace(record, **changes))
+
+    def for_region(self, region: str) -> list[CacheExportRecord]:
+        """Every record of snapshots exported in `region` (a list call per 1,000, a get per record)."""
+        from backstop.aws.s3_objects import list_objects
+
+        records = []
+        for item in list_objects(self.s3, self.bucket, f"{CACHE_EXPORT_LEDGER_PREFIX}/{region}/"):
+            data = read_json(self.s3, self.bucket, item["Key"])
+            if data is not None:
+                records.append(CacheExportRecord.from_json(data))
+        return records

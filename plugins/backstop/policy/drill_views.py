@@ -188,6 +188,11 @@ def sweeper_stores(policy: BackupPolicy) -> dict[str, list[str]]:
         if "dr_export" in item.drill.kinds and item.drill.dr_region:
             dynamodb.add(item.drill.dr_region)
     elasticache = {p.region or policy.defaults.region for p in policy.elasticache if p.drill is not None}
+    elasticache |= {
+        p.export.dr_region
+        for p in policy.elasticache
+        if p.drill is not None and p.drill.from_dr_export and p.export is not None and p.export.dr_region
+    }
     stores = {"rds": drill_regions(policy) if policy.drills else [], "dynamodb": sorted(dynamodb)}
     stores["elasticache"] = sorted(elasticache)
     return {name: regions for name, regions in stores.items() if regions}
