@@ -4,8 +4,9 @@ Per protected table (a task group): `pitr` (point-in-time recovery on: turned on
 per policy) -> `backup` (today's on-demand backup `<table>-<tier>-<YYYYMMDD>`, created or
 adopted, owned through the ledger; a same-named stranger fails the task and is left alone)
 -> `export_to_<region>` per DR region (a point-in-time export into the DR bucket: the
-cross-region copy). Beside them, `prune_backups` applies the retention rules with the RDS
-planner and its interlocks; a manual run only plans unless `dry_run` is switched off and `confirm_delete` typed DELETE.
+cross-region copy, named in Backstop's export ledger). Beside them, `prune_backups` applies the
+retention rules with the RDS planner and its interlocks, and `prune_exports` (after the exports)
+the same rules to the DR exports the ledger names; a manual run only plans unless `dry_run` is switched off and `confirm_delete` typed DELETE.
 Wiring only.
 """
 
@@ -19,6 +20,7 @@ from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.airflow.notifier import SlackFailureNotifier
 from backstop.dynamodb.backups import DynamoDbBackupOperator, DynamoDbPitrOperator
 from backstop.dynamodb.export import DynamoDbExportOperator
+from backstop.dynamodb.export_retention import DynamoDbExportRetentionOperator
 from backstop.dynamodb.retention import DynamoDbRetentionOperator
 from backstop.policy import load_policy
 from backstop.policy.dynamodb_views import dynamodb_jobs, dynamodb_retention, dynamodb_tiers
@@ -45,6 +47,7 @@ for tier in dynamodb_tiers(policy):
         **dag_kwargs(policy, tags=["dynamodb", "backup"]),
     ) as dag:
         jobs = dynamodb_jobs(policy, tier)
+        exports = []
         for job in jobs:
             alert = (
                 {
@@ -62,14 +65,17 @@ for tier in dynamodb_tiers(policy):
                 )
                 pitr >> backup
                 for dr in job["dr_regions"]:
-                    pitr >> DynamoDbExportOperator(
+                    export = DynamoDbExportOperator(
                         task_id=f"export_to_{dr['region']}",
                         job=job,
                         dr=dr,
                         timezone=defaults.timezone,
+                        **ledger,
                         **aws,
                         **alert,
                     )
+                    pitr >> export
+                    exports.append(export)
         DynamoDbRetentionOperator(
             task_id="prune_backups",
             jobs=jobs,
@@ -79,3 +85,13 @@ for tier in dynamodb_tiers(policy):
             aws_conn_id=defaults.aws_conn_id,
             **ledger,
         )
+        if exports:  # after today's exports succeeded: a failing export alerts on its own
+            exports >> DynamoDbExportRetentionOperator(
+                task_id="prune_exports",
+                jobs=jobs,
+                rules=dynamodb_retention(policy, tier),
+                region_name=defaults.region,
+                clock_skew_seconds=defaults.clock_skew_tolerance.total_seconds(),
+                aws_conn_id=defaults.aws_conn_id,
+                **ledger,
+            )

@@ -3,7 +3,9 @@
 One DAG per `elasticache:` policy with a `drill` (`elasticache_drill_<policy>`), on the
 drill's schedule (default: the monthly drill). restore -> wait_available (deferrable) ->
 verify (available, tags, shards, endpoint, RTO) -> teardown (deletes only a group tagged
-backstop:managed=true and backstop:drill=true) -> report (JSON under reports/drills/). Wiring only.
+backstop:managed=true and backstop:drill=true) -> report (JSON under reports/drills/). With the
+drill's `from_dr_export`, a second DAG (`elasticache_dr_export_drill_<policy>`) does the same in
+the export's DR region, seeding the group from the newest exported .rdb files there. Wiring only.
 """
 
 from __future__ import annotations
@@ -23,18 +25,19 @@ from backstop.policy.datastore_views import elasticache_drills
 
 policy = load_policy()
 
-for drill in elasticache_drills(policy):
+
+def drill_dag(drill: dict, dag_id: str, region: str, title: str, **restore_kwargs) -> DAG:
     with DAG(
-        dag_id=f"elasticache_drill_{drill['policy'].replace('-', '_')}",
-        **on_policy_schedule(policy, f"ElastiCache restore drill of {drill['source_id']}", drill["schedule"]),
+        dag_id=dag_id,
+        **on_policy_schedule(policy, title, drill["schedule"]),
         doc_md=__doc__,
         **dag_kwargs(policy, tags=["elasticache", "drill"], channel=drill["channel"]),
     ) as dag:
         common = {
             "aws_conn_id": policy.defaults.aws_conn_id,
-            "region_name": drill["region"],
+            "region_name": region,
             "source_id": drill["source_id"],
-            "drill_name": drill["name"],
+            "drill_name": drill["name"] if region == drill["region"] else f"{drill['name']}-dr-export",
             "timezone": policy.defaults.timezone,
         }
         restore = CacheDrillRestoreOperator(
@@ -42,6 +45,7 @@ for drill in elasticache_drills(policy):
             node_type=drill["node_type"],
             policy_name=drill["policy"],
             max_lifetime_seconds=drill["max_lifetime_seconds"],
+            **restore_kwargs,
             **common,
         )
         wait = CacheGroupWaitOperator(
@@ -50,7 +54,7 @@ for drill in elasticache_drills(policy):
             deferrable=policy.defaults.deferrable,
             waiter_delay=30,
             aws_conn_id=policy.defaults.aws_conn_id,
-            region_name=drill["region"],
+            region_name=region,
         )
         verify = CacheDrillVerifyOperator(
             task_id="verify", restore=restore.output, rto_seconds=drill["rto_seconds"], **common
@@ -67,4 +71,26 @@ for drill in elasticache_drills(policy):
         report.as_teardown(setups=restore, on_failure_fail_dagrun=True)
         teardown.trigger_rule = TriggerRule.ALL_DONE
         report.trigger_rule = TriggerRule.ALL_DONE
+    return dag
+
+
+for drill in elasticache_drills(policy):
+    name = drill["policy"].replace("-", "_")
+    dag = drill_dag(
+        drill,
+        f"elasticache_drill_{name}",
+        drill["region"],
+        f"ElastiCache restore drill of {drill['source_id']}",
+    )
     globals()[dag.dag_id] = dag
+    if drill["dr_export"]:  # a group seeded in the DR region from the exported .rdb files there
+        dag = drill_dag(
+            drill,
+            f"elasticache_dr_export_drill_{name}",
+            drill["dr_export"]["region"],
+            f"ElastiCache restore drill of {drill['source_id']} from its DR export",
+            dr_export=drill["dr_export"],
+            ledger_bucket=policy.defaults.report_bucket,
+            ledger_region=drill["region"],
+        )
+        globals()[dag.dag_id] = dag

@@ -3,7 +3,8 @@
 One DAG per schedule used by an `elasticache:` policy (`elasticache_<tier>_snapshot`). Per
 policy: `posture_<policy>` checks ElastiCache's automatic snapshot retention and window
 (alert only); `snapshot_<id>` creates or adopts today's managed snapshot of each source;
-`export_<id>` exports it to S3 and copies it to the DR region where the policy asks;
+`export_<id>` exports it to S3 and copies it to the DR region where the policy asks (and names the
+files in Backstop's export ledger); `prune_exports_<policy>` prunes those files by the same rules;
 `prune_<policy>` runs the retention planner after every snapshot of the policy succeeded
 (manual runs are dry runs unless dry_run is off and confirm_delete is DELETE). Wiring only.
 """
@@ -14,6 +15,7 @@ from airflow.sdk import DAG
 
 from backstop.airflow.dag_defaults import dag_kwargs, on_policy_schedule
 from backstop.elasticache.export import CacheSnapshotExportOperator
+from backstop.elasticache.export_retention import CacheExportRetentionOperator
 from backstop.elasticache.posture import CachePostureOperator
 from backstop.elasticache.retention import CacheRetentionOperator
 from backstop.elasticache.snapshot import CacheSnapshotOperator
@@ -49,15 +51,30 @@ for tier in elasticache_tiers(policy):
                 )
                 for resource in job["resources"]
             ]
+            exports = []
             if job["export"]:
                 for snapshot in snapshots:
-                    snapshot >> CacheSnapshotExportOperator(
+                    export = CacheSnapshotExportOperator(
                         task_id=f"export_{snapshot.source_id}",
                         snapshot=snapshot.output,
                         deferrable=policy.defaults.deferrable,
+                        ledger_bucket=policy.defaults.report_bucket,
                         **job["export"],
                         **aws,
                     )
+                    snapshot >> export
+                    exports.append(export)
+            if exports and job["rules"]:  # after every export of the policy succeeded
+                exports >> CacheExportRetentionOperator(
+                    task_id=f"prune_exports_{job['name']}",
+                    source_ids=[r["id"] for r in job["resources"]],
+                    policy_name=job["name"],
+                    rules=job["rules"],
+                    export=job["export"],
+                    ledger_bucket=policy.defaults.report_bucket,
+                    clock_skew_seconds=policy.defaults.clock_skew_tolerance.total_seconds(),
+                    **aws,
+                )
             if job["rules"]:
                 prune = CacheRetentionOperator(
                     task_id=f"prune_{job['name']}",

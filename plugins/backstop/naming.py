@@ -126,6 +126,7 @@ def dynamodb_drill_table(table: str, kind: str, run_date: date) -> str:
 CREATED_AT_TAG = (
     "backstop:created-at"  # UTC %Y-%m-%dT%H:%M:%SZ; ElastiCache snapshots' create time if AWS gives none
 )
+CACHE_DRILL_GROUP = re.compile(r"-drill-20\d{6}$")  # the drill group ids IAM scopes deletes to
 _CACHE_GROUP_ID = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,39}(?<!-)$")
 
 

@@ -158,7 +158,8 @@ def test_sweeper_deletes_expired_drill_instances_only(
     )
     dag = load_dag("drill_orphan_sweeper.py", "drill_orphan_sweeper", policy_for())
 
-    dag_run = dag.test()
+    # a manual run deletes only with dry_run off and DELETE typed
+    dag_run = dag.test(run_conf={"dry_run": False, "confirm_delete": "DELETE"})
 
     assert dag_run.state == "success", states(dag_run)
     left = set(drill_world.instances())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from backstop.dynamodb.export_ledger import ExportLedger
 from include.local.dynamodb_fleet import DYNAMODB_DR_BUCKET, WORKFLOW_TABLE
 from tests.dag_loading import load_dag, shipped_policy, task_states
 from tests.dynamodb.dynamo_world import DAILY_0200_KST, DR, client
@@ -21,6 +22,7 @@ def test_daily_run_turns_pitr_on_backs_up_exports_then_the_drill_restores_all_th
 
     assert run.state == "success", task_states(run)
     assert set(task_states(run).values()) == {"success"}
+    assert task_states(run)["prune_exports"] == "success"  # after the export, over the export ledger
     pitr = client("dynamodb").describe_continuous_backups(TableName=WORKFLOW_TABLE)
     assert pitr["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"][
         "PointInTimeRecoveryStatus"
@@ -44,6 +46,10 @@ def test_daily_run_turns_pitr_on_backs_up_exports_then_the_drill_restores_all_th
     assert len(summaries) == 3 and all("PASSED" in s for s in summaries), summaries
     leftovers = [t for r in ("ap-northeast-2", DR) for t in client("dynamodb", r).list_tables()["TableNames"]]
     assert leftovers == [WORKFLOW_TABLE]
+    export_record = ExportLedger(client("s3"), "triflow-backstop-reports").get(
+        DR, WORKFLOW_TABLE, f"dynamodb/{WORKFLOW_TABLE}/20261122"
+    )
+    assert export_record.restore_verified_at is not None  # export retention keeps the newest verified
 
 
 def test_a_stranger_backup_fails_its_task_alerts_once_and_the_export_still_runs(

@@ -27,6 +27,7 @@ def test_the_daily_run_checks_posture_snapshots_exports_and_plans_retention(
         f"snapshot_{REDIS_GROUP}",
         f"export_{REDIS_GROUP}",
         "prune_triflow-redis-daily",
+        "prune_exports_triflow-redis-daily",  # after the export: the ledger names its two files
     }
     ec = boto3.client("elasticache", region_name=REGION, endpoint_url=local_stack.aws_endpoint_url)
     assert [

@@ -150,8 +150,8 @@ def summarize_sweep(world: World, result: RunResult) -> Lines:
     for row in result.rows("sweep"):
         xcom = as_dict(row.xcom)
         if xcom:
-            deleted = [d["instance_id"] for d in xcom["deleted"]]
-            return [f"deleted: {deleted or 'nothing'}; kept {len(xcom['kept'])} unexpired drill instance(s)"]
+            deleted = [d["id"] for d in xcom["deleted"]]
+            return [f"deleted: {deleted or 'nothing'}; kept {len(xcom['kept'])} unexpired drill leftover(s)"]
     return []
 
 
@@ -203,7 +203,9 @@ SCENARIOS = [
         dag_id="drill_orphan_sweeper",
         schedule="monthly-drill",
         expect_state="success",
-        explain="Deletes managed drill instances past backstop:expires-at, never anything without the tags.",
+        explain="Deletes managed drill instances past backstop:expires-at, never anything without the tags "
+        "(a manual run deletes only with dry_run off and DELETE typed).",
+        conf={"dry_run": False, "confirm_delete": "DELETE"},
         before=orphans,
         summarize=summarize_sweep,
         checks=expect_swept,

@@ -81,6 +81,12 @@ def list_backups(client: Any, table: str) -> list[BackupInfo]:
         kwargs["ExclusiveStartBackupArn"] = last
 
 
+def list_table_names(client: Any) -> Iterator[str]:
+    """Every table name in the client's region (ListTables pages)."""
+    for page in client.get_paginator("list_tables").paginate():
+        yield from page.get("TableNames", [])
+
+
 def create_backup(client: Any, table: str, name: str) -> dict[str, Any]:
     return client.create_backup(TableName=table, BackupName=name)["BackupDetails"]
 

@@ -285,6 +285,8 @@ class DynamoDbDrillOperator(DynamoDbOperator):
                 "restore_point": export["export_time"],
                 "restored_from": f"s3://{dr['bucket']}/{export['prefix']}",
                 "import_arn": answer["ImportArn"],
+                "export_prefix": export["prefix"],
+                "export_arn": export["export_arn"],
             }
         expires = started + timedelta(seconds=d["max_lifetime_seconds"])
         self.client(self.restore_region).tag_resource(
@@ -360,6 +362,8 @@ class DynamoDbDrillOperator(DynamoDbOperator):
         report["failures"] = failures
         if report["passed"] and d["kind"] == "backup" and state.get("backup_arn"):
             self._mark_verified(state)
+        if report["passed"] and d["kind"] == "dr_export" and state.get("export_arn"):
+            self._mark_export_verified(state)
         self._publish(context, report)
         if failures:
             raise AirflowFailException(f"DynamoDB drill {report['name']} FAILED: " + "; ".join(failures))
@@ -370,6 +374,17 @@ class DynamoDbDrillOperator(DynamoDbOperator):
         ledger = Ledger(self.s3(self.ledger_region), self.ledger_bucket)
         record = ledger.get(self.drill["region"], self.drill["table"], state["restored_from"])
         if record is not None and record.backup_arn == state["backup_arn"]:
+            ledger.update(record, restore_verified_at=iso(datetime.now(UTC)))
+            state["restore_verified"] = True
+
+    def _mark_export_verified(self, state: dict[str, Any]) -> None:
+        """The imported export's ledger record gets restore_verified_at (export retention keeps the newest)."""
+        from backstop.dynamodb.export_ledger import ExportLedger
+
+        ledger = ExportLedger(self.s3(self.ledger_region), self.ledger_bucket)
+        region = self.drill["dr"]["region"]
+        record = ledger.get(region, self.drill["table"], state["export_prefix"])
+        if record is not None and record.export_arn == state["export_arn"] and record.deleted_at is None:
             ledger.update(record, restore_verified_at=iso(datetime.now(UTC)))
             state["restore_verified"] = True
 

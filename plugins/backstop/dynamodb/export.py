@@ -10,7 +10,9 @@ manifest files), so nothing is emulated.
 Layout: `s3://<dr bucket>/<prefix>/<table>/<YYYYMMDD>/AWSDynamoDB/<export id>/data/*.json.gz`
 (AWS's own layout below the prefix), and Backstop's marker `_backstop-export.json` (tagged
 `backstop:managed=true`) beside it, written when the export has completed and been verified.
-A re-run of the same date finds the marker and adopts the export.
+A re-run of the same date finds the marker and adopts the export. With a ledger bucket, the
+export is then named in Backstop's ledger (backstop.dynamodb.export_ledger): retention
+(backstop.dynamodb.export_retention) deletes only exports the ledger names.
 """
 
 from __future__ import annotations
@@ -77,7 +79,16 @@ class DynamoDbExportOperator(DynamoDbOperator):
 
     template_fields = aws_template_fields("job", "dr")
 
-    def __init__(self, *, job: dict[str, Any], dr: dict[str, Any], timezone: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        job: dict[str, Any],
+        dr: dict[str, Any],
+        timezone: str,
+        ledger_bucket: str | None = None,
+        ledger_region: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if isinstance(job, dict):  # else a template, rendered before execute
             kwargs.setdefault("region_name", job.get("region"))
         kwargs.setdefault("waiter_delay", 30)
@@ -85,6 +96,46 @@ class DynamoDbExportOperator(DynamoDbOperator):
         self.job = job
         self.dr = dr
         self.timezone = timezone
+        self.ledger_bucket = ledger_bucket  # where the export record goes (export_ledger); None: none
+        self.ledger_region = ledger_region
+
+    def record(self, marker: dict[str, Any], prefix: str) -> None:
+        """Name this export in Backstop's ledger (once), after checking DynamoDB says it is this
+        table's export to exactly this bucket and prefix: only then may retention delete it."""
+        from backstop.dynamodb.export_ledger import ExportLedger, ExportRecord
+
+        if not self.ledger_bucket:
+            return
+        ledger = ExportLedger(self.s3(self.ledger_region), self.ledger_bucket)
+        if ledger.get(self.dr["region"], self.job["table"], prefix) is not None:
+            return
+        described = self.client(self.job["region"]).describe_export(ExportArn=marker["export_arn"])[
+            "ExportDescription"
+        ]
+        table_arn = ddb.describe_table(self.client(self.job["region"]), self.job["table"]) or {}
+        if (
+            described.get("S3Bucket") != self.dr["bucket"]
+            or described.get("S3Prefix", "").rstrip("/") != prefix
+            or described.get("TableArn") != table_arn.get("TableArn")
+        ):
+            raise AirflowFailException(
+                f"the marker at s3://{self.dr['bucket']}/{prefix} names export {marker['export_arn']}, "
+                f"which is not an export of {self.job['table']} to that prefix: not recorded as Backstop's"
+            )
+        ledger.put(
+            ExportRecord(
+                table=self.job["table"],
+                source_region=self.job["region"],
+                dr_region=self.dr["region"],
+                bucket=self.dr["bucket"],
+                prefix=prefix,
+                export_arn=marker["export_arn"],
+                export_time=marker["export_time"],
+                policy=self.job["policy"],
+                tier=self.job["tier"],
+                run_id=marker.get("run_id", ""),
+            )
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         job, dr = self.job, self.dr
@@ -93,6 +144,7 @@ class DynamoDbExportOperator(DynamoDbOperator):
         marker = read_marker(s3, dr["bucket"], prefix)
         if marker is not None:
             self.log.info("Export for %s already made: adopting %s", prefix, marker["export_arn"])
+            self.record(marker, prefix)
             return {**marker, "how": "adopted"}
         client = self.client(job["region"])
         table = ddb.describe_table(client, job["table"])
@@ -157,4 +209,5 @@ class DynamoDbExportOperator(DynamoDbOperator):
             ContentType="application/json",
             Tagging=f"{MANAGED_TAG}=true",
         )
+        self.record(marker, prefix)
         return {**marker, "bucket": self.dr["bucket"], "region": self.dr["region"], "how": "created"}

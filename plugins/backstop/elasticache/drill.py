@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from backstop.airflow.operators import BackstopAwsOperator, DeferrableAwsOperator, aws_template_fields
 from backstop.aws import elasticache as ec
+from backstop.aws.errors import error_code
 from backstop.aws.hooks import S3_HOOK, LazyHookClass, make_hook
 from backstop.naming import (
     DRILL_TAG,
@@ -76,12 +77,20 @@ class CacheDrillRestoreOperator(_DrillBase):
         node_type: str,
         policy_name: str,
         max_lifetime_seconds: float = 10800,
+        dr_export: dict[str, str] | None = None,
+        ledger_bucket: str | None = None,
+        ledger_region: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(source_id=source_id, drill_name=drill_name, **kwargs)
         self.node_type = node_type
         self.policy_name = policy_name
         self.max_lifetime_seconds = max_lifetime_seconds
+        # {"bucket", "region"}: seed the group in this (DR) region from the newest exported .rdb
+        # files the export ledger lists there, instead of from a snapshot
+        self.dr_export = dr_export
+        self.ledger_bucket = ledger_bucket
+        self.ledger_region = ledger_region
 
     def execute(self, context: Context) -> dict[str, Any]:
         started = datetime.now(UTC)
@@ -103,6 +112,8 @@ class CacheDrillRestoreOperator(_DrillBase):
                 "started_at": started.isoformat(),
                 "adopted": True,
             }
+        if self.dr_export:
+            return self._from_dr_export(context, client, group_id, started)
         source = ec.describe_group(client, self.source_id)
         snapshot = newest_managed_snapshot(ec.list_snapshots(client, {self.source_id}), self.source_id)
         if snapshot is None:
@@ -135,6 +146,88 @@ class CacheDrillRestoreOperator(_DrillBase):
             "started_at": started.isoformat(),
             "adopted": False,
         }
+
+    def _drill_tags(self, context: Context, started: datetime, snapshot_name: str) -> dict[str, str]:
+        return managed_tags(
+            policy=self.policy_name,
+            tier="drill",
+            run_id=str(context["run_id"]),
+            extra={
+                DRILL_TAG: "true",
+                SOURCE_TAG: self.source_id,
+                "backstop:snapshot": snapshot_name,
+                EXPIRES_TAG: (started + timedelta(seconds=self.max_lifetime_seconds)).strftime(
+                    ec.TIME_FORMAT
+                ),
+            },
+        )
+
+    def _from_dr_export(
+        self, context: Context, client: Any, group_id: str, started: datetime
+    ) -> dict[str, Any]:
+        """Seed the drill group from the newest .rdb files Backstop exported to the DR bucket.
+
+        The files are the ones the export ledger lists at that bucket (backstop.elasticache.
+        export_ledger), each checked to exist; `SnapshotArns` names them, one per shard.
+        """
+        from backstop.elasticache.export_ledger import CacheExportLedger, location
+
+        assert self.dr_export is not None and self.ledger_bucket
+        bucket, region = self.dr_export["bucket"], self.dr_export["region"]
+        place = location(region, bucket)
+        s3 = make_hook(S3_HOOK, aws_conn_id=self.aws_conn_id, region_name=region, verify=self.verify).conn
+        ledger_s3 = make_hook(
+            S3_HOOK, aws_conn_id=self.aws_conn_id, region_name=self.ledger_region, verify=self.verify
+        ).conn
+        records = [
+            r
+            for r in CacheExportLedger(ledger_s3, self.ledger_bucket).for_region(self.ledger_region or region)
+            if r.source_id == self.source_id and r.live_keys(place)
+        ]
+        for record in sorted(records, key=lambda r: (r.created_at, r.snapshot_name), reverse=True):
+            keys = sorted(record.live_keys(place))
+            if all(_exists(s3, bucket, key) for key in keys):
+                break
+        else:
+            raise AirflowFailException(
+                f"No exported .rdb files of {self.source_id} in s3://{bucket} ({region}) that Backstop's "
+                "export ledger lists: the exports are failing, or were never copied to the DR region"
+            )
+        arns = [f"arn:aws:s3:::{bucket}/{key}" for key in keys]
+        kwargs: dict[str, Any] = {
+            "ReplicationGroupId": group_id,
+            "ReplicationGroupDescription": f"Backstop restore of {record.snapshot_name} from its DR export",
+            "SnapshotArns": arns,
+            "CacheNodeType": self.node_type,
+            "Engine": "redis",
+            "Tags": [
+                {"Key": k, "Value": v}
+                for k, v in self._drill_tags(context, started, record.snapshot_name).items()
+            ],
+        }
+        if len(keys) > 1:  # one file per shard: as many node groups
+            kwargs |= {"NumNodeGroups": len(keys), "ClusterMode": "enabled"}
+        self.log.info("Seeding %s in %s from %s", group_id, region, ", ".join(arns))
+        client.create_replication_group(**kwargs)
+        return {
+            "group_id": group_id,
+            "snapshot_name": record.snapshot_name,
+            "snapshot_created_at": record.created_at,
+            "seeded_from": arns,
+            "num_node_groups": len(keys),
+            "started_at": started.isoformat(),
+            "adopted": False,
+        }
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
 
 
 class CacheGroupWaitOperator(DeferrableAwsOperator):

@@ -10,6 +10,7 @@ Only a managed snapshot is exported.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Context
@@ -34,6 +35,8 @@ class CacheSnapshotExportOperator(DeferrableAwsOperator):
         bucket: str,
         dr_bucket: str | None = None,
         dr_region: str | None = None,
+        ledger_bucket: str | None = None,
+        ledger_region: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -41,6 +44,8 @@ class CacheSnapshotExportOperator(DeferrableAwsOperator):
         self.bucket = bucket
         self.dr_bucket = dr_bucket
         self.dr_region = dr_region
+        self.ledger_bucket = ledger_bucket  # export records (backstop.elasticache.export_ledger); None: none
+        self.ledger_region = ledger_region
 
     def _s3(self, region: str | None = None) -> Any:
         return make_hook(
@@ -113,4 +118,37 @@ class CacheSnapshotExportOperator(DeferrableAwsOperator):
                 self.dr_bucket,
                 self.dr_region,
             )
+        self._record(name, [f["Key"] for f in files], [c["key"] for c in result["dr_copies"]])
         return result
+
+    def _record(self, name: str, keys: list[str], dr_keys: list[str]) -> None:
+        """Name the files in Backstop's export ledger: only those may retention ever delete."""
+        from backstop.elasticache.export_ledger import CacheExportLedger, CacheExportRecord, location
+        from backstop.naming import POLICY_TAG
+
+        if not self.ledger_bucket:
+            return
+        snapshot = ec.describe_snapshot(self.hook.conn, name)
+        if snapshot is None or not is_managed(snapshot.tags):
+            raise AirflowFailException(
+                f"snapshot {name} is missing or not managed: its export is not recorded"
+            )
+        region = self.hook.conn.meta.region_name
+        files = {location(region, self.bucket): keys}
+        if self.dr_bucket and dr_keys:
+            files[location(self.dr_region or region, self.dr_bucket)] = dr_keys
+        ledger = CacheExportLedger(self._s3(self.ledger_region), self.ledger_bucket)
+        existing = ledger.get(region, name)
+        if existing is not None and all(set(v) <= set(existing.files.get(k, [])) for k, v in files.items()):
+            return  # a re-run: already recorded
+        ledger.put(
+            CacheExportRecord(
+                snapshot_name=name,
+                source_id=snapshot.source_id,
+                region=region,
+                policy=snapshot.tags.get(POLICY_TAG, ""),
+                created_at=(snapshot.created_at or datetime.now(UTC)).strftime(ec.TIME_FORMAT),
+                run_id=str(self.snapshot.get("run_id", "")) if isinstance(self.snapshot, dict) else "",
+                files=files,
+            )
+        )

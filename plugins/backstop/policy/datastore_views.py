@@ -60,6 +60,10 @@ def elasticache_drills(policy: BackupPolicy) -> list[dict[str, Any]]:
             "rto_seconds": p.drill.rto.total_seconds(),
             "max_lifetime_seconds": p.drill.max_lifetime.total_seconds(),
             "channel": p.slack_channel or policy.defaults.slack.channel,
+            # the DR-export drill: a group seeded in dr_region from the newest exported .rdb files there
+            "dr_export": {"bucket": p.export.dr_bucket, "region": p.export.dr_region}
+            if p.drill.from_dr_export and p.export is not None
+            else None,
         }
         for p in policy.elasticache
         if p.drill is not None

@@ -170,3 +170,29 @@ def drill_regions(policy: BackupPolicy) -> list[str]:
     regions = {d.region or policy.defaults.region for d in policy.drills}
     regions |= {d.dr_region for d in policy.drills if d.dr_region}
     return sorted(regions)
+
+
+def sweeper_stores(policy: BackupPolicy) -> dict[str, list[str]]:
+    """Where the orphan sweeper looks, per store: every region a drill of that store restores into.
+
+    RDS drills (`drills:`), DynamoDB drills (the table's region; the DR region for `dr_export`)
+    and ElastiCache drills (the policy's region). Stores without drills are left out.
+    """
+    dynamodb: set[str] = set()
+    for item in policy.dynamodb:
+        if item.drill is None:
+            continue
+        region = item.region or policy.defaults.region
+        if set(item.drill.kinds) - {"dr_export"}:
+            dynamodb.add(region)
+        if "dr_export" in item.drill.kinds and item.drill.dr_region:
+            dynamodb.add(item.drill.dr_region)
+    elasticache = {p.region or policy.defaults.region for p in policy.elasticache if p.drill is not None}
+    elasticache |= {
+        p.export.dr_region
+        for p in policy.elasticache
+        if p.drill is not None and p.drill.from_dr_export and p.export is not None and p.export.dr_region
+    }
+    stores = {"rds": drill_regions(policy) if policy.drills else [], "dynamodb": sorted(dynamodb)}
+    stores["elasticache"] = sorted(elasticache)
+    return {name: regions for name, regions in stores.items() if regions}

@@ -91,6 +91,8 @@ class CacheDrill(_Strict):
     node_type: str = Field("cache.t4g.small", min_length=1)
     rto: Duration = timedelta(hours=1)
     max_lifetime: Duration = timedelta(hours=3)
+    # also seed a group in export.dr_region from the newest exported .rdb files there (SnapshotArns)
+    from_dr_export: bool = False
 
 
 class ElastiCachePolicy(_Strict):
@@ -112,6 +114,15 @@ class ElastiCachePolicy(_Strict):
             raise ValueError(f"resources lists an id twice: {ids}")
         if self.drill is not None and self.resources[0].type != "replication_group":
             raise ValueError("drill: the first resource must be a replication_group (the drill restores it)")
+        if (
+            self.drill is not None
+            and self.drill.from_dr_export
+            and (self.export is None or not self.export.dr_bucket)
+        ):
+            raise ValueError(
+                "drill.from_dr_export: true needs export.dr_bucket and export.dr_region (the drill seeds a "
+                "group there from the exported .rdb files)"
+            )
         return self
 
 

@@ -81,8 +81,9 @@ def resolve_dry_run(context: Context) -> bool:
     if params.get("dry_run") is not False:
         return True
     if params.get("confirm_delete") != DELETE_CONFIRMATION:
+        dag_id = getattr(context.get("dag"), "dag_id", None) or "retention_prune"
         raise AirflowFailException(
-            f"retention_prune: dry_run is off but confirm_delete is {params.get('confirm_delete')!r}; "
+            f"{dag_id}: dry_run is off but confirm_delete is {params.get('confirm_delete')!r}; "
             f"a real run needs confirm_delete typed exactly as {DELETE_CONFIRMATION}. Nothing was deleted."
         )
     return False
