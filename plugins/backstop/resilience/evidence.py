@@ -55,8 +55,14 @@ def report_key(name: str, run_id: str, when: datetime) -> str:
 def _figures(report: dict[str, Any]) -> str:
     kind = report.get("kind")
     if kind == "failover":
+        moved = f"{report.get('az_before') or '?'} -> {report.get('az_after') or '?'}"
+        if "writer_before" in report:  # an Aurora cluster: the writer moved (and its AZ with it)
+            moved = (
+                f"writer {report.get('writer_before') or '?'} ({report.get('az_before') or '?'}) -> "
+                f"{report.get('writer_after') or '?'} ({report.get('az_after') or '?'})"
+            )
         return (
-            f"{report.get('resource')} {report.get('az_before') or '?'} -> {report.get('az_after') or '?'}; "
+            f"{report.get('resource')} {moved}; "
             f"failover {duration_text(report.get('failover_seconds'))} "
             f"(target {duration_text(report.get('target_seconds'))}), "
             f"client downtime {duration_text(report.get('client_downtime_seconds'))} "
