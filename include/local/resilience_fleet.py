@@ -111,7 +111,10 @@ def _staging_aurora(rds: Any, password: str, common: dict[str, Any]) -> dict[str
                 Engine="aurora-postgresql",
                 AvailabilityZone=f"{REGION}{az}",
                 DBSubnetGroupName=common["DBSubnetGroupName"],
-                Tags=_tags("staging"),
+                # The environment tag is the cluster's (the drill's guard reads it there). Members
+                # carry none, so an `rds_instance` selector on environment=staging does not pick
+                # them up: a cluster member cannot be snapshotted as an instance.
+                Tags=[{"Key": "project", "Value": "triflow-ai"}],
             )
     return rds.describe_db_clusters(DBClusterIdentifier=STAGING_AURORA)["DBClusters"][0]
 

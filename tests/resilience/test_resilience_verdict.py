@@ -158,3 +158,15 @@ def test_rebuild_verdict_names_drift_failed_restore_leftover_and_time():
         "the rebuild took 20000s, target 14400s",
     ]
     assert "was not restored and planned" in verdict.judge_rebuild(**{**args, "state": None})["failures"][0]
+
+
+def test_the_console_names_the_writers_of_a_cluster_failover_and_the_azs_of_an_instance_failover():
+    from backstop.console.render import resilience_figures
+
+    run = {"kind": "failover", "failover_seconds": 3.1, "client_downtime_seconds": 2.0}
+    instance = resilience_figures({**run, "az_before": "ap-northeast-2a", "az_after": "ap-northeast-2c"})
+    assert instance.endswith(", ap-northeast-2a → ap-northeast-2c")
+    cluster = resilience_figures(
+        {**run, "az_before": "2a", "az_after": "2c", "writer_before": "aurora-1", "writer_after": "aurora-2"}
+    )
+    assert cluster.endswith(", writer aurora-1 → aurora-2 (2a → 2c)")
