@@ -140,6 +140,7 @@ def test_the_newest_report_of_each_drill_decides_its_row(factory):
         factory,
         "20261025/staging-backend-task-loss-scheduled__1.json",
         kind="task_loss",
+        resource="triflow-ai-staging-cluster/old-backend",  # the row says what that run drilled
         passed=True,
         recovery_seconds=12.0,
         finished_at="2026-10-25T18:01:00Z",
@@ -165,6 +166,7 @@ def test_the_newest_report_of_each_drill_decides_its_row(factory):
     assert task_loss.status == "red" and task_loss.reason.startswith(
         "overdue: last task-loss drill: recovery 12 s"
     )
+    assert "(triflow-ai-staging-cluster/old-backend, PASSED 2026-10-25" in task_loss.reason
     rebuild = rows["quarterly-rebuild"]
     assert rebuild.status == "red" and "never drilled" in rebuild.reason and rebuild.newest_backup_id is None
 

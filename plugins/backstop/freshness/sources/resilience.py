@@ -178,7 +178,8 @@ class ResilienceDrillSource:
             at = report_time(report) if report else None
             assessed = assess_drill(
                 target.spec["drill_kind"],
-                target.spec["resource"],
+                # what that run drilled (the policy may have moved the drill to another resource since)
+                str((report or {}).get("resource") or target.spec["resource"]),
                 report,
                 at,
                 target.max_age_s,
