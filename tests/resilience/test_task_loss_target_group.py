@@ -42,7 +42,7 @@ def test_the_drill_waits_for_the_target_group_to_be_healthy_and_passes(
 
     arn = _target_group_arn(resilience_world)
     assert set(_health(resilience_world, arn).values()) == {"healthy"}  # the seeded tasks' targets
-    resilience_world.emulate(healthy_after_seconds=3)
+    resilience_world.emulate(healthy_after_seconds=3, drain_seconds=600)  # still draining when we look
     dag = load_dag("resilience_drill_monthly.py", "resilience_drill_monthly", _policy(policy_with, arn))
 
     dag_run = dag.test(logical_date=WHEN)
@@ -58,6 +58,8 @@ def test_the_drill_waits_for_the_target_group_to_be_healthy_and_passes(
     health = _health(resilience_world, arn)
     assert health[task_target_ip(report["stopped_task"])] == "draining"
     assert sorted(health.values()) == ["draining", "healthy", "healthy"]
+    (message,) = slack.messages()
+    assert f"back at 2 RUNNING behind target group {TARGET_GROUP} in" in message["text"]
 
 
 def test_a_target_group_that_never_becomes_healthy_fails_the_drill_naming_it(

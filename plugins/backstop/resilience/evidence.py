@@ -69,10 +69,14 @@ def _figures(report: dict[str, Any]) -> str:
             f"(max {duration_text(report.get('max_client_downtime_seconds'))})"
         )
     if kind == "task_loss":
+        group = str(report.get("target_group_arn") or "")
+        behind = (
+            f" behind target group {group.split('/')[1] if group.count('/') >= 2 else group}" if group else ""
+        )
         return (
             f"{report.get('resource')}: stopped {str(report.get('stopped_task') or '-').rsplit('/', 1)[-1]}, "
-            f"back at {report.get('desired_count', '?')} RUNNING in {duration_text(report.get('recovery_seconds'))} "
-            f"(target {duration_text(report.get('target_seconds'))})"
+            f"back at {report.get('desired_count', '?')} RUNNING{behind} in "
+            f"{duration_text(report.get('recovery_seconds'))} (target {duration_text(report.get('target_seconds'))})"
         )
     drift = (report.get("state") or {}).get("drift")
     return (
