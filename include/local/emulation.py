@@ -12,13 +12,26 @@ which adds, inside the moto server process:
   connections for `outage_seconds` (the data plane, when one is configured), and after
   `failover_seconds` moves it to its other AZ, `available`, with "Multi-AZ instance failover
   completed." A forced failover of a single-AZ instance is refused, as on AWS.
+- **Aurora cluster failover**: moto's `FailoverDBCluster` already makes a reader the writer (at
+  once) but leaves the cluster `available`, records no events and causes no outage. The
+  emulation adds the rest: the cluster is `failing-over` for `failover_seconds` with "Started
+  cross AZ failover to DB instance: <new writer>" and then "Completed failover to DB instance:
+  <new writer>" (RDS-EVENT-0072/0071), and the cluster's emulated database refuses connections
+  for `outage_seconds`.
 - **ECS scheduler**: stopping a task of a service lowers the service's running count and,
   after `replace_after_seconds`, starts a replacement task (same group and task definition);
   `ListTasks(serviceName=...)` filters by the service's group.
+- **Load balancer targets**: moto's ECS registers no task in its service's target groups (and
+  moto's ELBv2 calls every registered target `healthy` at once). For a service with
+  `loadBalancers`, the emulated scheduler marks the stopped task's target `draining` (gone after
+  `drain_seconds`) and registers the replacement's target (`task_target_ip(task)`, the
+  container port) `initial`, then `healthy` after `healthy_after_seconds`.
 
 Switches make it misbehave, for the failing tests and the demo's failing scenario:
 `failover: "no-az-change"` (the reboot happens, the instance stays in its AZ, no failover
-events) and `task_loss: "never-replace"`. Settings are posted as JSON to `CONTROL_PATH` on the
+events), `target_health: "stays-unhealthy"` (a replacement's target never passes its
+health checks), `cluster_failover: "writer-unchanged"` (the cluster goes `failing-over` and back, moto's
+writer flip is undone, no failover events) and `task_loss: "never-replace"`. Settings are posted as JSON to `CONTROL_PATH` on the
 moto endpoint (`configure(endpoint_url, ...)`); `/moto-api/reset` resets them too.
 
 Backstop's library code is not aware of any of this: it makes the same calls as on AWS.
@@ -37,10 +50,14 @@ from typing import Any
 CONTROL_PATH = "/_backstop_emulation/config"
 DEFAULTS: dict[str, Any] = {
     "failover": "ok",  # or "no-az-change"
+    "cluster_failover": "ok",  # or "writer-unchanged"
     "failover_seconds": 3.0,  # rebooting -> available in the other AZ
     "outage_seconds": 2.0,  # the instance's database refuses connections this long
     "task_loss": "ok",  # or "never-replace"
     "replace_after_seconds": 2.0,  # a stopped service task is replaced after this long
+    "target_health": "ok",  # or "stays-unhealthy"
+    "healthy_after_seconds": 2.0,  # a replacement's target: initial -> healthy after this long
+    "drain_seconds": 10.0,  # a stopped task's target drains this long, then is deregistered
     "dataplane_admin_dsn": None,  # the local data plane's admin DSN (include.local.dataplane)
 }
 
@@ -52,12 +69,15 @@ class _State:
         self.lock = threading.Lock()
         self.settings = dict(DEFAULTS)
         self.timers: list[threading.Timer] = []
+        # (target group ARN, target id) -> (state, since monotonic) of targets the scheduler touched
+        self.targets: dict[tuple[str, str], tuple[str, float]] = {}
 
     def reset(self) -> None:
         with self.lock:
             for timer in self.timers:
                 timer.cancel()
             self.timers = []
+            self.targets = {}
             self.settings = dict(DEFAULTS)
 
     def later(self, seconds: float, action: Any) -> None:
@@ -114,14 +134,13 @@ def _database_name(instance: Any) -> str:
     return clone_name(instance.db_instance_identifier, instance.region)
 
 
-def _dataplane_outage(instance: Any, seconds: float) -> None:
-    """Refuse connections to the instance's emulated database, then allow them again."""
+def _dataplane_outage(name: str, seconds: float) -> None:
+    """Refuse connections to the emulated database `name`, then allow them again."""
     dsn = STATE.settings.get("dataplane_admin_dsn")
     if not dsn or seconds <= 0:
         return
     import psycopg
 
-    name = _database_name(instance)
     quoted = '"' + name.replace('"', '""') + '"'
 
     def allow(flag: bool) -> None:
@@ -147,7 +166,7 @@ def _emulate_failover(instance: Any) -> None:
     honest = settings["failover"] != "no-az-change"
     if honest:
         instance.add_event("BACKSTOP_EMULATED_FAILOVER_STARTED")
-    _dataplane_outage(instance, float(settings["outage_seconds"]))
+    _dataplane_outage(_database_name(instance), float(settings["outage_seconds"]))
 
     def complete() -> None:
         if honest:
@@ -179,9 +198,150 @@ def _patch_rds() -> None:
         return result
 
     responses.RDSResponse.reboot_db_instance = reboot_db_instance
+    _patch_cluster_failover(models, responses)
+
+
+def _cluster_event(cluster: Any, message: str) -> None:
+    """An RDS event of source type db-cluster (moto's clusters record none)."""
+    from types import SimpleNamespace
+
+    source = SimpleNamespace(
+        resource_id=cluster.db_cluster_identifier, event_source_type="db-cluster", arn=cluster.db_cluster_arn
+    )
+    cluster.backend.add_event("BACKSTOP_EMULATED_CLUSTER_FAILOVER", source)
+    cluster.backend.events[-1].message = message
+
+
+def _emulate_cluster_failover(cluster: Any, old_writer: Any) -> None:
+    from backstop.drills.dataplane import clone_name
+
+    settings = dict(STATE.settings)
+    honest = settings["cluster_failover"] != "writer-unchanged"
+    new_writer = cluster.writer
+    if not honest and old_writer is not None and new_writer is not old_writer:
+        new_writer.is_cluster_writer = False  # undo moto's flip: the writer stays where it was
+        old_writer.is_cluster_writer = True
+    target = cluster.writer.db_instance_identifier
+    cluster.status = "failing-over"
+    if honest:
+        _cluster_event(cluster, f"Started cross AZ failover to DB instance: {target}")
+    _dataplane_outage(
+        clone_name(cluster.db_cluster_identifier, cluster.region), float(settings["outage_seconds"])
+    )
+
+    def complete() -> None:
+        if honest:
+            _cluster_event(cluster, f"Completed failover to DB instance: {target}")
+        cluster.status = "available"
+
+    STATE.later(float(settings["failover_seconds"]), complete)
+
+
+def _patch_cluster_failover(models: Any, responses: Any) -> None:
+    models.Event.EVENT_MAP["BACKSTOP_EMULATED_CLUSTER_FAILOVER"] = {
+        "Categories": ["failover"],
+        "Message": "DB cluster failover",
+    }
+    original = responses.RDSResponse.failover_db_cluster
+
+    def failover_db_cluster(self: Any) -> Any:
+        cluster = self.backend.clusters.get(self.params.get("DBClusterIdentifier"))
+        old_writer = cluster.writer if cluster is not None else None
+        result = original(self)  # moto validates and makes a reader the writer
+        _emulate_cluster_failover(self.backend.clusters[self.params["DBClusterIdentifier"]], old_writer)
+        return result
+
+    responses.RDSResponse.failover_db_cluster = failover_db_cluster
 
 
 # --- ECS service scheduler ---------------------------------------------------------------
+
+
+def task_target_ip(task_arn: str) -> str:
+    """The (made-up, stable) private IP of an emulated Fargate task: its target id in a group."""
+    import hashlib
+
+    digest = hashlib.sha1(task_arn.encode()).digest()
+    return f"10.0.{digest[0]}.{max(1, digest[1])}"
+
+
+def _target_groups(service: Any) -> list[tuple[str, int]]:
+    return [
+        (lb["targetGroupArn"], int(lb.get("containerPort") or 80))
+        for lb in getattr(service, "load_balancers", None) or []
+        if lb.get("targetGroupArn")
+    ]
+
+
+def _elbv2(account_id: str, region: str) -> Any:
+    from moto.elbv2.models import elbv2_backends
+
+    return elbv2_backends[account_id][region]
+
+
+def _task_left(backend: Any, service: Any, task_arn: str) -> None:
+    """The stopped task's targets drain, then are deregistered."""
+    elb = _elbv2(backend.account_id, backend.region_name)
+    ip = task_target_ip(task_arn)
+    for arn, port in _target_groups(service):
+        with STATE.lock:
+            STATE.targets[(arn, ip)] = ("draining", 0.0)
+
+        def gone(arn: str = arn, port: int = port) -> None:
+            try:
+                elb.deregister_targets(arn, [{"Id": ip, "Port": port}])
+            except Exception as exc:  # already gone, or the group was deleted
+                log.info("deregistering %s from %s: %s", ip, arn, exc)
+            with STATE.lock:
+                STATE.targets.pop((arn, ip), None)
+
+        STATE.later(float(STATE.settings["drain_seconds"]), gone)
+
+
+def _task_joined(backend: Any, service: Any, task_arn: str) -> None:
+    """A replacement task's targets: registered `initial`, healthy after a moment (or never)."""
+    import time
+
+    elb = _elbv2(backend.account_id, backend.region_name)
+    ip = task_target_ip(task_arn)
+    for arn, port in _target_groups(service):
+        elb.register_targets(arn, [{"Id": ip, "Port": port}])
+        with STATE.lock:
+            STATE.targets[(arn, ip)] = ("initial", time.monotonic())
+
+
+def _emulated_health(arn: str, target_id: str) -> tuple[str, str, str] | None:
+    """(state, reason, description) of a target the emulated scheduler touched, or None."""
+    import time
+
+    with STATE.lock:
+        entry = STATE.targets.get((arn, target_id))
+        settings = dict(STATE.settings)
+    if entry is None:
+        return None
+    state, since = entry
+    if state == "draining":
+        return "draining", "Target.DeregistrationInProgress", "Target deregistration is in progress"
+    if settings["target_health"] == "stays-unhealthy":
+        return "unhealthy", "Target.FailedHealthChecks", "Health checks failed"
+    if time.monotonic() - since < float(settings["healthy_after_seconds"]):
+        return "initial", "Elb.RegistrationInProgress", "Target registration is in progress"
+    return None  # moto's own answer: healthy
+
+
+def _patch_elbv2() -> None:
+    from moto.elbv2.models import FakeTargetGroup
+
+    original = FakeTargetGroup.health_for
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        status = original(self, target, ec2_backend)
+        emulated = _emulated_health(self.arn, target["Id"])
+        if emulated is not None and status.status == "healthy":
+            status.status, status.reason, status.description = emulated
+        return status
+
+    FakeTargetGroup.health_for = health_for
 
 
 def _patch_ecs() -> None:
@@ -202,11 +362,12 @@ def _patch_ecs() -> None:
         if not group.startswith("service:") or service is None:
             return task
         service.running_count = max(0, service.running_count - 1)
+        _task_left(self, service, task.task_arn)
         if STATE.settings["task_loss"] == "never-replace":
             return task
 
         def replace() -> None:
-            self.run_task(
+            (new,) = self.run_task(
                 task.cluster_name,
                 task.task_definition_arn,
                 1,
@@ -217,6 +378,7 @@ def _patch_ecs() -> None:
                 group=group,
             )
             service.running_count = min(service.desired_count, service.running_count + 1)
+            _task_joined(self, service, new.task_arn)
 
         STATE.later(float(STATE.settings["replace_after_seconds"]), replace)
         return task
@@ -270,6 +432,7 @@ def install() -> None:
         sys.path.insert(0, plugins)
     _patch_rds()
     _patch_ecs()
+    _patch_elbv2()
     from include.local import moto_emulation  # ElastiCache CopySnapshot
 
     moto_emulation.install()

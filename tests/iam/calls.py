@@ -186,6 +186,17 @@ def legitimate_calls(*, mirror_request_tags: bool) -> list[Call]:
             rds_arn("db", "triflow-ai-staging-ha-db"),
             **tags_context(resource={"environment": "staging"}),
         ),
+        simple(
+            "failover drill: fail over a staging Aurora cluster",
+            "rds:FailoverDBCluster",
+            rds_arn("cluster", "triflow-ai-staging-aurora"),
+            **tags_context(resource={"environment": "staging"}),
+        ),
+        simple(
+            "failover drill: the cluster's events",
+            "rds:DescribeEvents",
+            rds_arn("cluster", "triflow-ai-staging-aurora"),
+        ),
         creating(
             "snapshot an instance", "rds:CreateDBSnapshot", snapshot, SNAPSHOT_TAGS, also_on=(db,), **mirror
         ),
@@ -405,6 +416,17 @@ def escalations() -> list[Call]:
             "rds:RebootDBInstance",
             db,
             **tags_context(resource={"environment": "production"}),
+        ),
+        simple(
+            "fail over the production Aurora cluster (resilience drills are staging only)",
+            "rds:FailoverDBCluster",
+            rds_arn("cluster", PRODUCTION_CLUSTER),
+            **tags_context(resource={"environment": "production"}),
+        ),
+        simple(
+            "fail over an untagged Aurora cluster",
+            "rds:FailoverDBCluster",
+            rds_arn("cluster", "triflow-ai-staging-aurora"),
         ),
         simple(
             "delete the production instance after someone else tagged it managed + drill",

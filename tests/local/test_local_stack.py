@@ -65,9 +65,16 @@ def test_fleet_seeding_is_idempotent_and_complete(stack):
 
     rds = _client(stack, "rds")
     instances = {d["DBInstanceIdentifier"]: d for d in rds.describe_db_instances()["DBInstances"]}
-    from include.local.resilience_fleet import STAGING_HA_DB  # the failover drill's Multi-AZ staging DB
+    # the failover drills' Multi-AZ staging DB and staging Aurora cluster members
+    from include.local.resilience_fleet import STAGING_AURORA_MEMBERS, STAGING_HA_DB
 
-    assert set(instances) == {fleet.PRODUCTION_DB, fleet.STAGING_DB, fleet.ANALYTICS_INSTANCE, STAGING_HA_DB}
+    assert set(instances) == {
+        fleet.PRODUCTION_DB,
+        fleet.STAGING_DB,
+        fleet.ANALYTICS_INSTANCE,
+        STAGING_HA_DB,
+        *(member for member, _ in STAGING_AURORA_MEMBERS),
+    }
 
     prod = instances[fleet.PRODUCTION_DB]
     primary_key = second["kms_keys"][fleet.PRIMARY_REGION]

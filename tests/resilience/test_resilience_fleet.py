@@ -28,6 +28,22 @@ def test_the_fleet_has_a_staging_multi_az_database_and_two_services_of_two_tasks
         assert statuses == ["RUNNING", "RUNNING"]
 
 
+def test_the_fleet_has_a_staging_aurora_cluster_with_a_writer_and_a_reader_in_two_azs(fleet, local_stack):
+    import boto3
+
+    rds = boto3.client("rds", region_name="ap-northeast-2", endpoint_url=local_stack.aws_endpoint_url)
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="triflow-ai-staging-aurora")["DBClusters"][0]
+    assert cluster["Engine"] == "aurora-postgresql"
+    assert {"Key": "environment", "Value": "staging"} in cluster["TagList"]
+    members = {m["DBInstanceIdentifier"]: m["IsClusterWriter"] for m in cluster["DBClusterMembers"]}
+    assert members == {"triflow-ai-staging-aurora-1": True, "triflow-ai-staging-aurora-2": False}
+    zones = {
+        rds.describe_db_instances(DBInstanceIdentifier=m)["DBInstances"][0]["AvailabilityZone"]
+        for m in members
+    }
+    assert zones == {"ap-northeast-2a", "ap-northeast-2c"}
+
+
 def test_the_emulation_refuses_unknown_switches_and_a_failover_without_standby(fleet, local_stack):
     import boto3
     from botocore.exceptions import ClientError

@@ -23,6 +23,7 @@ def test_the_shipped_drills_are_staging_only_and_resolved_for_the_dags():
     (task_loss,) = task_loss_specs(policy)
     (rebuild,) = rebuild_specs(policy)
     assert failover.instance_id == "triflow-ai-staging-ha-db" and failover.target_seconds == 180
+    assert failover.cluster_id is None and failover.resource == "triflow-ai-staging-ha-db"
     assert failover.guard.problem("x", {"environment": "staging"}) is None
     assert "environment=production" in failover.guard.problem("x", {"environment": "production"})
     assert "no environment tag" in failover.guard.problem("x", {})
@@ -65,6 +66,16 @@ def test_a_rebuild_restores_a_dr_copy():
             "exactly one of credentials_secret",
         ),
         (lambda r: r["failover"][0].update(tagret="3m"), "tagret"),
+        (
+            lambda r: r["failover"][0].update(cluster="triflow-ai-staging-aurora"),
+            "resilience.failover[0]: give exactly one of id (a Multi-AZ DB instance) or "
+            "cluster (an Aurora DB cluster); both given",
+        ),
+        (lambda r: r["failover"][0].pop("id"), "give exactly one of id"),
+        (
+            lambda r: r["failover"][0].update(id=None, cluster="Bad_Cluster!"),
+            "resilience.failover[0].cluster",
+        ),
         (lambda r: r["failover"][0]["probe"].update(interval="2m"), "too coarse"),
         (lambda r: r["task_loss"][0].update(service="../etc"), "ECS cluster or service name"),
         (lambda r: r["rebuild"][0].update(config_dir="../elsewhere"), "no '..' segment"),
@@ -87,3 +98,13 @@ def test_quarterly_rebuild_fires_on_first_saturdays_of_the_quarter():
     fires = [it.get_next(datetime) for _ in range(4)]
     assert [(f.month, f.weekday(), f.hour) for f in fires] == [(1, 5, 2), (4, 5, 2), (7, 5, 2), (10, 5, 2)]
     assert all(f.day <= 7 for f in fires)
+
+
+def test_a_failover_drill_may_name_an_aurora_cluster_instead():
+    data = shipped_policy()
+    drill = data["resilience"]["failover"][0]
+    drill.pop("id")
+    drill["cluster"] = "triflow-ai-staging-aurora"
+    (failover,) = failover_specs(parse_policy(data))
+    assert (failover.instance_id, failover.cluster_id) == (None, "triflow-ai-staging-aurora")
+    assert failover.resource == "triflow-ai-staging-aurora"

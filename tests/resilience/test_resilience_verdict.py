@@ -68,6 +68,20 @@ def test_a_failover_in_the_same_az_did_not_happen_however_fast():
     ]
 
 
+def test_a_cluster_failover_counts_by_the_writer_not_the_az():
+    """Two Aurora members may share an AZ: a new writer there is a failover; the same writer is not."""
+    same_az = _failover(after_az="ap-northeast-2a", writer_before="db-1", writer_after="db-2")
+    assert same_az["passed"] is True and same_az["writer_changed"] is True
+    stayed = _failover(writer_before="db-1", writer_after="db-1", events=[])
+    assert stayed["passed"] is False and stayed["writer_changed"] is False
+    assert stayed["failures"] == [
+        "the failover did not happen: the writer is still db-1 (no failover event recorded)"
+    ]
+    report = {"kind": "failover", "name": "aurora", "resource": "c", **jsonable(same_az)}
+    assert "c writer db-1 (ap-northeast-2a) -> db-2 (ap-northeast-2a);" in summary_text(report)
+    assert "writer_before" not in _failover()  # instances report no writer
+
+
 def test_slow_failover_long_downtime_no_recovery_and_failed_checks_each_fail():
     assert "failover took 200.0s, target 180s" in _failover(available_at=at(200))["failures"]
     slow_client = verdict.client_view(probes(True, *[False] * 200, True))
@@ -93,15 +107,29 @@ def test_task_loss_recovery_against_target():
         stopped_at=at(0), recovered_at=None, wait_status="timeout", wait_message="1 of 2", target_seconds=180
     )
     assert never["recovery_seconds"] is None and "did not recover (timeout): 1 of 2" in never["failures"][0]
+    tg = "target group triflow-staging-backend has 1 of 2 target(s) healthy; 10.0.0.1:80 unhealthy"
     unhealthy = verdict.judge_task_loss(
         stopped_at=at(0),
-        recovered_at=at(5),
-        wait_status="success",
-        wait_message="",
+        recovered_at=None,
+        wait_status="timeout",
+        wait_message="gave up",
         target_seconds=180,
-        unhealthy_targets=["10.0.0.1:80 unhealthy"],
+        target_group_problem=tg,
+        service_whole=True,
     )
-    assert unhealthy["failures"] == ["target group not healthy: 10.0.0.1:80 unhealthy"]
+    assert unhealthy["recovery_seconds"] is None
+    assert unhealthy["failures"] == [
+        f"the tasks are back but the load balancer never saw them healthy (timeout): {tg}"
+    ]
+    both = verdict.judge_task_loss(
+        stopped_at=at(0),
+        recovered_at=None,
+        wait_status="timeout",
+        wait_message="1 of 2",
+        target_seconds=180,
+        target_group_problem=tg,
+    )
+    assert both["failures"] == ["the service did not recover (timeout): 1 of 2", tg]
 
 
 def test_rebuild_verdict_names_drift_failed_restore_leftover_and_time():
@@ -130,3 +158,15 @@ def test_rebuild_verdict_names_drift_failed_restore_leftover_and_time():
         "the rebuild took 20000s, target 14400s",
     ]
     assert "was not restored and planned" in verdict.judge_rebuild(**{**args, "state": None})["failures"][0]
+
+
+def test_the_console_names_the_writers_of_a_cluster_failover_and_the_azs_of_an_instance_failover():
+    from backstop.console.render import resilience_figures
+
+    run = {"kind": "failover", "failover_seconds": 3.1, "client_downtime_seconds": 2.0}
+    instance = resilience_figures({**run, "az_before": "ap-northeast-2a", "az_after": "ap-northeast-2c"})
+    assert instance.endswith(", ap-northeast-2a → ap-northeast-2c")
+    cluster = resilience_figures(
+        {**run, "az_before": "2a", "az_after": "2c", "writer_before": "aurora-1", "writer_after": "aurora-2"}
+    )
+    assert cluster.endswith(", writer aurora-1 → aurora-2 (2a → 2c)")

@@ -1,5 +1,5 @@
-"""Demo scenarios for the resilience drills: a forced failover (and one that does not happen), an
-ECS task loss, and the quarterly rebuild.
+"""Demo scenarios for the resilience drills: a forced failover (and one that does not happen), a
+failover of the staging Aurora cluster, an ECS task loss, and the quarterly rebuild.
 
 The failover and the replacement task come from the emulated control plane beside moto
 (include/local/emulation.py); the probe outage is real, on the local data plane. The rebuild
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from include.local.demo.scenario import Lines, RunResult, Scenario, World
 from include.local.emulation import configure
-from include.local.resilience_fleet import STAGING_HA_DB, seed_dataplane
+from include.local.resilience_fleet import STAGING_AURORA, STAGING_HA_DB, seed_dataplane
 
 
 def _emulate(world: World, **settings) -> None:
@@ -49,6 +49,33 @@ def before_failover(failover: str) -> Callable[[World], Lines]:
         ]
 
     return before
+
+
+def aurora_failover(policy: dict) -> None:
+    """Only the failover drill, aimed at the staging Aurora cluster instead of the instance."""
+    only("failover")(policy)
+    drill = policy["resilience"]["failover"][0]
+    drill.pop("id", None)
+    drill["cluster"] = STAGING_AURORA
+
+
+def before_aurora_failover(world: World) -> Lines:
+    seed_dataplane(world.dataplane, world.aws_endpoint_url)
+    _emulate(world, failover="ok", cluster_failover="ok", task_loss="ok")
+    rds = world.client("rds")
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=STAGING_AURORA)["DBClusters"][0]
+    members = []
+    for member in cluster["DBClusterMembers"]:
+        az = rds.describe_db_instances(DBInstanceIdentifier=member["DBInstanceIdentifier"])["DBInstances"][0][
+            "AvailabilityZone"
+        ]
+        role = "writer" if member["IsClusterWriter"] else "reader"
+        members.append(f"{role} {member['DBInstanceIdentifier']} in {az}")
+    return [
+        f"{STAGING_AURORA} (Aurora PostgreSQL, environment=staging): {', '.join(members)}",
+        "emulated control plane: moto promotes the reader; the cluster is failing-over for 3 s with RDS "
+        "events, its database refuses connections for 2 s",
+    ]
 
 
 def before_task_loss(world: World) -> Lines:
@@ -208,6 +235,19 @@ SCENARIOS = [
         before=before_failover("no-az-change"),
         summarize=summarize,
         checks=expect("failover", False, slack_words=("FAILED", "did not happen")),
+    ),
+    Scenario(
+        title="resilience_drill_monthly: failover of the staging Aurora cluster (FailoverDBCluster)",
+        dag_file="resilience_drill_monthly.py",
+        dag_id="resilience_drill_monthly",
+        schedule="monthly-drill",
+        expect_state="success",
+        explain="The same drill with `cluster:` instead of `id:`: the writer must change (IsClusterWriter), "
+        "measured from the cluster's events and status and from the client probing its endpoint.",
+        policy_change=aurora_failover,
+        before=before_aurora_failover,
+        summarize=summarize,
+        checks=expect("failover", True, slack_words=("PASSED", f"{STAGING_AURORA} writer")),
     ),
     Scenario(
         title="resilience_drill_monthly: ECS task loss on the staging backend service",

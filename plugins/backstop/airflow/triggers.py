@@ -225,26 +225,52 @@ class RdsInstanceStateTrigger(PollingTrigger):
 
 
 class EcsServiceSteadyTrigger(PollingTrigger):
-    """Fire once an ECS service runs its desired count again, every task RUNNING, the stopped one gone.
+    """Fire once an ECS service runs its desired count again, every task RUNNING, the stopped one gone,
+    and, when `target_group_arn` is given, that target group healthy.
 
     The task-loss drill's wait (backstop.resilience.task_loss). The event carries `at`, when the
     service was seen whole, so the measured recovery does not include the triggerer's latency.
     """
 
     hook_class_path = "airflow.providers.amazon.aws.hooks.ecs.EcsHook"
-    subject_fields = ("service", "cluster", "stopped_task")
+    subject_fields = ("service", "cluster", "stopped_task", "target_group_arn")
     event_key = "service"
 
-    def __init__(self, *, cluster: str, service: str, stopped_task: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        cluster: str,
+        service: str,
+        stopped_task: str,
+        target_group_arn: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.cluster = cluster
         self.service = service
         self.stopped_task = stopped_task
+        self.target_group_arn = target_group_arn
 
-    def poll(self, client: Any) -> tuple[str, str]:
+    def look(self) -> tuple[str, str]:
+        elb = None
+        if self.target_group_arn:
+            from backstop.aws.elbv2 import ELBV2_HOOK
+
+            elb = shared_hook(
+                ELBV2_HOOK,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ).conn
+        return self.poll(self.hook.conn, elb)
+
+    def poll(self, client: Any, elb_client: Any = None) -> tuple[str, str]:
         from datetime import UTC, datetime
 
-        from backstop.aws.ecs import service_state
+        from backstop.aws.ecs import recovery_state
 
-        state, message = service_state(client, self.cluster, self.service, self.stopped_task)
+        state, message = recovery_state(
+            client, self.cluster, self.service, self.stopped_task, elb_client, self.target_group_arn
+        )
         return state, f"{message} (seen {datetime.now(UTC).isoformat()})"

@@ -1,7 +1,8 @@
-"""ECS calls of the task-loss drill: the service, its running tasks, stopping one, target health.
+"""ECS calls of the task-loss drill: the service, its running tasks, stopping one.
 
-Functions take a boto3 ECS client made by the provider's EcsHook (the ELBv2 one for target
-health). `service_state` is the one-look function of the deferrable wait.
+Functions take a boto3 ECS client made by the provider's EcsHook. `recovery_state` is the
+one-look function of the deferrable wait (with an ELBv2 client when the drill names a target
+group: backstop.aws.elbv2).
 """
 
 from __future__ import annotations
@@ -45,22 +46,38 @@ def stop_task(client: Any, cluster: str, task_arn: str, reason: str) -> dict[str
     return client.stop_task(cluster=cluster, task=task_arn, reason=reason)["task"]
 
 
-def unhealthy_targets(elb_client: Any, target_group_arn: str) -> list[str]:
-    """Targets of the group that are not `healthy` (id:port and state)."""
-    described = elb_client.describe_target_health(TargetGroupArn=target_group_arn)
-    return [
-        f"{d['Target']['Id']}:{d['Target'].get('Port')} {d['TargetHealth']['State']}"
-        for d in described.get("TargetHealthDescriptions") or []
-        if d["TargetHealth"]["State"] != "healthy"
-    ]
-
-
 def service_state(client: Any, cluster: str, service: str, stopped_task: str) -> tuple[str, str]:
     """One look: "success" when the service runs its desired count, every task RUNNING, the
     stopped task not among them; "not_found" when the service is gone; else "pending"."""
+    state, message, _ = _service_look(client, cluster, service, stopped_task)
+    return state, message
+
+
+def recovery_state(
+    client: Any,
+    cluster: str,
+    service: str,
+    stopped_task: str,
+    elb_client: Any = None,
+    target_group_arn: str | None = None,
+) -> tuple[str, str]:
+    """`service_state`, and when a target group is named, "success" only once it is healthy too
+    (at least the desired count of healthy targets, none initial or unhealthy)."""
+    state, message, desired = _service_look(client, cluster, service, stopped_task)
+    if state != "success" or not target_group_arn:
+        return state, message
+    from backstop.aws.elbv2 import group_problem
+
+    problem = group_problem(elb_client, target_group_arn, desired)
+    if problem:
+        return "pending", f"{message}; {problem}"
+    return "success", f"{message}; target group healthy"
+
+
+def _service_look(client: Any, cluster: str, service: str, stopped_task: str) -> tuple[str, str, int]:
     described = describe_service(client, cluster, service)
     if described is None:
-        return "not_found", f"service {service} in {cluster} no longer exists"
+        return "not_found", f"service {service} in {cluster} no longer exists", 0
     desired = int(described.get("desiredCount") or 0)
     tasks = running_tasks(client, cluster, service)
     running = [t for t in tasks if t.get("lastStatus") == "RUNNING" and t["taskArn"] != stopped_task]
@@ -69,5 +86,5 @@ def service_state(client: Any, cluster: str, service: str, stopped_task: str) ->
         f"{len(running)} task(s) RUNNING besides the stopped one"
     )
     if len(running) >= desired and int(described.get("runningCount") or 0) >= desired:
-        return "success", message
-    return "pending", message
+        return "success", message, desired
+    return "pending", message, desired

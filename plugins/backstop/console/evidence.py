@@ -90,6 +90,8 @@ def resilience_history(client: Any, bucket: str, limit: int = 30) -> list[dict[s
         "client_downtime_seconds",
         "az_before",
         "az_after",
+        "writer_before",  # Aurora cluster failovers
+        "writer_after",
         "recovery_seconds",
         "total_seconds",
     )

@@ -181,10 +181,14 @@ def resilience_figures(run: dict[str, Any]) -> str:
     """What a resilience drill measured, in the words of the seed's RTO table."""
     kind = run.get("kind")
     if kind == "failover":
-        moved = f", {escape(str(run.get('az_before')))} → {escape(str(run.get('az_after')))}"
+        azs = f"{escape(str(run.get('az_before')))} → {escape(str(run.get('az_after')))}"
+        moved = f", {azs}" if run.get("az_before") else ""
+        if run.get("writer_before"):  # an Aurora cluster: the writer moved (its AZ with it)
+            writers = f"{escape(str(run.get('writer_before')))} → {escape(str(run.get('writer_after')))}"
+            moved = f", writer {writers}" + (f" ({azs})" if run.get("az_before") else "")
         return (
             f"failover {dur(run.get('failover_seconds'))}, client downtime "
-            f"{dur(run.get('client_downtime_seconds'))}{moved if run.get('az_before') else ''}"
+            f"{dur(run.get('client_downtime_seconds'))}{moved}"
         )
     if kind == "task_loss":
         return f"back at the desired count in {dur(run.get('recovery_seconds'))}"

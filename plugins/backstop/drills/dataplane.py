@@ -108,6 +108,22 @@ def restored_target(instance: dict[str, Any], database: str) -> PgTarget:
     return PgTarget(endpoint["Address"], int(endpoint.get("Port") or 5432), database)
 
 
+def cluster_target(cluster: dict[str, Any], database: str) -> PgTarget:
+    """Connection target of an Aurora cluster's writer endpoint (describe_db_clusters item).
+
+    Locally: the cluster's emulated database, `clone_name(<cluster id>, <region>)`.
+    """
+    config = local_config()
+    if config is not None:
+        region = str(cluster.get("DBClusterArn", "arn:aws:rds:unknown:")).split(":")[3]
+        return PgTarget(
+            config["host"], int(config["port"]), clone_name(cluster["DBClusterIdentifier"], region), True
+        )
+    if not cluster.get("Endpoint"):
+        raise ValueError(f"Aurora cluster {cluster['DBClusterIdentifier']} has no endpoint yet")
+    return PgTarget(cluster["Endpoint"], int(cluster.get("Port") or 5432), database)
+
+
 def source_target(instance: dict[str, Any], database: str) -> PgTarget:
     """Connection target of the original (source) database, for copy-back."""
     config = local_config()

@@ -49,7 +49,10 @@ class _Env:
 
 def row_of(found: Found, now: datetime) -> FreshnessRow:
     facts = found.facts
-    status, reason = ("red", found.unchecked) if found.unchecked else assess(facts, now)
+    if found.unchecked:
+        status, reason = "red", found.unchecked
+    else:
+        status, reason = found.assessed or assess(facts, now)
     return FreshnessRow(
         policy=found.target.policy,
         kind=found.target.kind,

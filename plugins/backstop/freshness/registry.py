@@ -77,6 +77,9 @@ class Found:
     newest_verified_backup_id: str | None = None
     # Set when the resource could not be checked at all: the row is red with this reason.
     unchecked: str | None = None
+    # Set by a source that judges its rows itself (status, reason), e.g. resilience drills,
+    # whose "backup" is a drill report and whose words differ; None: status.assess decides.
+    assessed: tuple[str, str] | None = None
 
 
 class Environment(Protocol):

@@ -60,16 +60,31 @@ class Probe(_Strict):
 
 
 class FailoverDrill(_Strict):
-    """Seed Test 1: reboot a Multi-AZ instance with forced failover, measured from both sides."""
+    """Seed Test 1: fail over a Multi-AZ instance or an Aurora cluster, measured from both sides.
+
+    `id` names a Multi-AZ DB instance (reboot with forced failover); `cluster` names an Aurora
+    DB cluster (FailoverDBCluster: a reader becomes the writer). Exactly one of the two.
+    """
 
     name: Slug
-    id: RdsIdentifier  # a Multi-AZ DB instance (Aurora clusters: not yet)
+    id: RdsIdentifier | None = None  # a Multi-AZ DB instance
+    cluster: RdsIdentifier | None = None  # or an Aurora DB cluster (at least one reader)
     region: Region | None = None
     target: Duration = timedelta(minutes=3)  # control plane: failover requested -> available in the new AZ
     max_client_downtime: Duration | None = None  # default: `target`
     timeout: Duration = timedelta(minutes=15)
     probe: Probe
     checks: list[DataCheck] = []  # run after the failover, with the probe's credentials
+
+    @model_validator(mode="after")
+    def _one_resource(self) -> FailoverDrill:
+        if (self.id is None) == (self.cluster is None):
+            given = "both" if self.id is not None else "neither"
+            raise ValueError(
+                f"give exactly one of id (a Multi-AZ DB instance) or cluster (an Aurora DB cluster); "
+                f"{given} given"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_checks(self) -> FailoverDrill:

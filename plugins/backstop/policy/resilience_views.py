@@ -34,8 +34,10 @@ class Guard:
 
 @dataclass(frozen=True)
 class FailoverSpec:
+    """A failover drill of one Multi-AZ instance (`instance_id`) or one Aurora cluster (`cluster_id`)."""
+
     name: str
-    instance_id: str
+    instance_id: str | None
     region: str
     target_seconds: float
     max_downtime_seconds: float
@@ -47,6 +49,11 @@ class FailoverSpec:
     credentials_conn_id: str | None
     checks: tuple[CheckSpec, ...]
     guard: Guard
+    cluster_id: str | None = None
+
+    @property
+    def resource(self) -> str:
+        return self.cluster_id or self.instance_id or "?"
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ def failover_specs(policy: BackupPolicy) -> list[FailoverSpec]:
             credentials_conn_id=d.probe.credentials_conn_id,
             checks=tuple(CheckSpec.of(c) for c in d.checks),
             guard=_guard(policy),
+            cluster_id=d.cluster,
         )
         for d in section.failover
     ]

@@ -55,18 +55,28 @@ def report_key(name: str, run_id: str, when: datetime) -> str:
 def _figures(report: dict[str, Any]) -> str:
     kind = report.get("kind")
     if kind == "failover":
+        moved = f"{report.get('az_before') or '?'} -> {report.get('az_after') or '?'}"
+        if "writer_before" in report:  # an Aurora cluster: the writer moved (and its AZ with it)
+            moved = (
+                f"writer {report.get('writer_before') or '?'} ({report.get('az_before') or '?'}) -> "
+                f"{report.get('writer_after') or '?'} ({report.get('az_after') or '?'})"
+            )
         return (
-            f"{report.get('resource')} {report.get('az_before') or '?'} -> {report.get('az_after') or '?'}; "
+            f"{report.get('resource')} {moved}; "
             f"failover {duration_text(report.get('failover_seconds'))} "
             f"(target {duration_text(report.get('target_seconds'))}), "
             f"client downtime {duration_text(report.get('client_downtime_seconds'))} "
             f"(max {duration_text(report.get('max_client_downtime_seconds'))})"
         )
     if kind == "task_loss":
+        group = str(report.get("target_group_arn") or "")
+        behind = (
+            f" behind target group {group.split('/')[1] if group.count('/') >= 2 else group}" if group else ""
+        )
         return (
             f"{report.get('resource')}: stopped {str(report.get('stopped_task') or '-').rsplit('/', 1)[-1]}, "
-            f"back at {report.get('desired_count', '?')} RUNNING in {duration_text(report.get('recovery_seconds'))} "
-            f"(target {duration_text(report.get('target_seconds'))})"
+            f"back at {report.get('desired_count', '?')} RUNNING{behind} in "
+            f"{duration_text(report.get('recovery_seconds'))} (target {duration_text(report.get('target_seconds'))})"
         )
     drift = (report.get("state") or {}).get("drift")
     return (

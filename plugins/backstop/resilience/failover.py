@@ -1,12 +1,13 @@
-"""The failover drill (seed Test 1, Runbook 1): force a Multi-AZ failover on staging and measure it.
+"""The failover drill (seed Test 1, Runbook 1): force a failover on staging and measure it.
 
-Steps, in one task: refuse anything the environment guard does not allow (a resource not
-tagged `environment=staging`, not Multi-AZ, or not available: nothing is done); probe once
-(the probe must work before the failover, or the drill proves nothing); start probing every
-interval; `RebootDBInstance(ForceFailover=true)`; watch the instance until it is `available`
-again, recording its AZ; keep probing until the client succeeds again; read the instance's RDS
-events; run the data checks; judge (`verdict.judge_failover`); write the report and post the
-summary (`evidence`).
+The subject is a Multi-AZ DB instance or an Aurora DB cluster (failover_subjects.py). Steps,
+in one task: refuse anything the environment guard does not allow (a resource not tagged
+`environment=staging`, without a standby or reader, or not available: nothing is done); probe
+once (the probe must work before the failover, or the drill proves nothing); start probing
+every interval; `RebootDBInstance(ForceFailover=true)` or `FailoverDBCluster`; watch it until
+it is `available` again, recording its AZ (and the cluster's writer); keep probing until the
+client succeeds again; read its RDS events; run the data checks; judge
+(`verdict.judge_failover`); write the report and post the summary (`evidence`).
 
 Why it waits in the worker rather than deferring: the probe is the measurement of what a user
 sees, and it has to run continuously from before the reboot until the client is back, with
@@ -25,17 +26,17 @@ from airflow.sdk import Context
 from backstop.aws.hooks import RDS_HOOK, LazyHookClass
 from backstop.policy.resilience_views import FailoverSpec
 from backstop.resilience.evidence import ResilienceDrillOperator
+from backstop.resilience.failover_subjects import DrillRefused, Position
 
-
-class DrillRefused(Exception):
-    """The drill's preconditions do not hold; nothing was done."""
+__all__ = ["DrillRefused", "FailoverDrillOperator"]
 
 
 class FailoverDrillOperator(ResilienceDrillOperator):
-    """Forced failover of one Multi-AZ DB instance, measured by the control plane and a client.
+    """Forced failover of one Multi-AZ DB instance or Aurora cluster, measured by the control plane
+    and a client.
 
     :param spec: the drill (backstop.policy.resilience_views.FailoverSpec).
-    :param waiter_delay: seconds between DescribeDBInstances calls while it fails over.
+    :param waiter_delay: seconds between describe calls while it fails over.
     """
 
     aws_hook_class = LazyHookClass(RDS_HOOK)
@@ -60,42 +61,21 @@ class FailoverDrillOperator(ResilienceDrillOperator):
         )
 
     def resource_of(self, spec: FailoverSpec) -> str:
-        return spec.instance_id
-
-    def _preflight(self, client: Any) -> dict[str, Any]:
-        from backstop.aws.rds_instances import describe_instance, instance_tags
-
-        spec = self.spec
-        instance = describe_instance(client, spec.instance_id)
-        if instance is None:
-            raise DrillRefused(f"DB instance {spec.instance_id} does not exist in {spec.region}")
-        problem = spec.guard.problem(f"DB instance {spec.instance_id}", instance_tags(instance, client))
-        if problem:
-            raise DrillRefused(problem)
-        if not instance.get("MultiAZ"):
-            raise DrillRefused(
-                f"DB instance {spec.instance_id} is not Multi-AZ: there is no standby to fail over to"
-            )
-        if instance.get("DBInstanceStatus") != "available":
-            raise DrillRefused(
-                f"DB instance {spec.instance_id} is {instance.get('DBInstanceStatus')!r}, not available"
-            )
-        return instance
+        return spec.resource
 
     def run_drill(self, context: Context) -> dict[str, Any]:
-        from backstop.aws.rds_failover import instance_events, reboot_with_failover
-        from backstop.aws.rds_instances import describe_instance
-        from backstop.drills import dataplane
         from backstop.drills.checks import credentials, run_checks
         from backstop.resilience import verdict
+        from backstop.resilience.failover_subjects import subject_of
         from backstop.resilience.probe import Probe
 
         spec = self.spec
+        subject = subject_of(spec)
         client = self.client(spec.region)
-        instance = self._preflight(client)
-        before_az = instance.get("AvailabilityZone")
-        # Where a client connects: the instance's endpoint (locally: its emulated database).
-        target = dataplane.restored_target(instance, spec.database)
+        described = subject.preflight(client)
+        before = subject.position(client)
+        # Where a client connects: the endpoint (locally: its emulated database).
+        target = subject.probe_target(described)
         creds = credentials(
             secret_id=spec.credentials_secret,
             conn_id=spec.credentials_conn_id,
@@ -107,9 +87,10 @@ class FailoverDrillOperator(ResilienceDrillOperator):
         if not first.ok:
             raise DrillRefused(f"the probe fails before any failover ({target.describe()}): {first.error}")
         self.log.info(
-            "Failing over %s (now in %s); probing %s every %.1fs",
-            spec.instance_id,
-            before_az,
+            "Failing over %s (now in %s%s); probing %s every %.1fs",
+            subject.label,
+            before.az,
+            f", writer {before.writer}" if before.writer else "",
             target.describe(),
             probe.interval,
         )
@@ -117,23 +98,23 @@ class FailoverDrillOperator(ResilienceDrillOperator):
         requested_at = datetime.now(UTC)
         deadline = time.monotonic() + spec.timeout_seconds
         try:
-            reboot_with_failover(client, spec.instance_id)
-            available_at, after_az, saw = self._watch(client, before_az, deadline, describe_instance)
+            subject.request(client)
+            available_at, after, saw = self._watch(client, subject, before, deadline)
             while not probe.recovered() and time.monotonic() < deadline:
                 time.sleep(probe.interval)
             time.sleep(probe.interval)  # one more sample after recovery, so the tail is measured
         finally:
             samples = probe.stop()
         # a few seconds of clock skew allowed; an earlier failover (minutes ago) is not this one
-        events = instance_events(client, spec.instance_id, requested_at - timedelta(seconds=5))
+        events = subject.events(client, requested_at - timedelta(seconds=5))
         checks = []
         if spec.checks and available_at is not None:
             checks = [
                 c.to_json() for c in run_checks(target, creds, spec.checks, datetime.now(UTC), log=self.log)
             ]
         result = verdict.judge_failover(
-            before_az=before_az,
-            after_az=after_az,
+            before_az=before.az,
+            after_az=after.az,
             requested_at=requested_at,
             available_at=available_at,
             events=[
@@ -144,7 +125,10 @@ class FailoverDrillOperator(ResilienceDrillOperator):
             target_seconds=spec.target_seconds,
             max_downtime_seconds=spec.max_downtime_seconds,
             checks=checks,
+            writer_before=before.writer,
+            writer_after=after.writer,
         )
+        result["subject"] = subject.kind
         result["statuses_seen"] = saw
         result["events"] = [
             {"at": e["Date"], "message": e.get("Message"), "categories": e.get("EventCategories")}
@@ -155,23 +139,29 @@ class FailoverDrillOperator(ResilienceDrillOperator):
         return result
 
     def _watch(
-        self, client: Any, before_az: str | None, deadline: float, describe: Any
-    ) -> tuple[datetime | None, str | None, list[str]]:
-        """Poll until the instance is available again after the reboot: (when, its AZ, statuses seen).
+        self, client: Any, subject: Any, before: Position, deadline: float
+    ) -> tuple[datetime | None, Position, list[str]]:
+        """Poll until it is available again after the request: (when, where it is, statuses seen).
 
-        "Again" means: it left `available`, or it is in another AZ. An instance that never
-        leaves `available` in its AZ is watched until the timeout (a failover that never started).
+        "Again" means: it left `available`, or it moved (another AZ; a cluster: another writer).
+        One that never leaves `available` where it was is watched until the timeout (a failover
+        that never started).
         """
         seen: list[str] = []
-        az = before_az
+        now = before
         while time.monotonic() < deadline:
-            instance = describe(client, self.spec.instance_id) or {}
-            status = instance.get("DBInstanceStatus")
-            az = instance.get("AvailabilityZone") or az
-            if not seen or seen[-1] != status:
-                seen.append(status)
-                self.log.info("%s: %s in %s", self.spec.instance_id, status, az)
-            if status == "available" and (len(seen) > 1 or az != before_az):
-                return datetime.now(UTC), az, seen
+            look = subject.position(client)
+            now = Position(look.status, look.az or now.az, look.writer or now.writer)
+            if not seen or seen[-1] != now.status:
+                seen.append(str(now.status))
+                self.log.info(
+                    "%s: %s in %s%s",
+                    subject.label,
+                    now.status,
+                    now.az,
+                    f", writer {now.writer}" if now.writer else "",
+                )
+            if now.status == "available" and (len(seen) > 1 or subject.moved(before, now)):
+                return datetime.now(UTC), now, seen
             time.sleep(self.waiter_delay)
-        return None, az, seen
+        return None, now, seen

@@ -5,8 +5,11 @@ count 1 unless the policy says `allow_single_task`, and a service that is not wh
 drill (fewer tasks RUNNING than desired: stopping one would measure an outage already under
 way). Stops the oldest RUNNING task, then waits deferrably (EcsServiceSteadyTrigger in the
 triggerer, or polling here) until the service runs its desired count again with every task
-RUNNING and the stopped one gone; when the policy names a target group, its targets must be
-healthy too. Recovery = stop -> first look that saw the service whole (within one poll).
+RUNNING and the stopped one gone; when the policy names a target group, it must be healthy too
+(as many healthy targets as the desired count, none initial or unhealthy; the stopped task's
+draining target is on its way out and does not count). Recovery = stop -> the first look that
+saw all of that (within one poll). A wait that times out with the tasks back but the target
+group not healthy fails naming the target group and its targets.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class TaskLossDrillOperator(ResilienceDrillOperator):
 
     def run_drill(self, context: Context) -> dict[str, Any]:
         from backstop.airflow.triggers import EcsServiceSteadyTrigger
-        from backstop.aws.ecs import describe_service, running_tasks, service_state, service_tags, stop_task
+        from backstop.aws.ecs import describe_service, recovery_state, running_tasks, service_tags, stop_task
 
         spec = self.spec
         client = self.client(spec.region)
@@ -78,12 +81,16 @@ class TaskLossDrillOperator(ResilienceDrillOperator):
         resume = {"stopped_at": iso(stopped_at), "stopped_task": victim, "desired": desired}
         # Also in XCom: the resume kwargs are the way on a scheduler, but dag.test() drops them.
         context["ti"].xcom_push(key="stopped", value=resume)
+        elb = self._elb() if spec.target_group_arn else None
         state, message = self.wait_or_defer(
-            poll=lambda: service_state(client, spec.cluster, spec.service, victim),
+            poll=lambda: recovery_state(
+                client, spec.cluster, spec.service, victim, elb, spec.target_group_arn
+            ),
             trigger=lambda: EcsServiceSteadyTrigger(
                 cluster=spec.cluster,
                 service=spec.service,
                 stopped_task=victim,
+                target_group_arn=spec.target_group_arn,
                 **self.trigger_connection(spec.region),
             ),
             resume_kwargs=resume,
@@ -110,29 +117,44 @@ class TaskLossDrillOperator(ResilienceDrillOperator):
 
         seen = _SEEN.search(message or "")
         recovered_at = parse_time(seen.group(1)) if seen else datetime.now(UTC)
-        unhealthy: list[str] = []
-        if state == "success" and self.spec.target_group_arn:
-            unhealthy = self._unhealthy_targets()
+        problem, whole = None, False
+        if state != "success" and self.spec.target_group_arn:
+            problem, whole = self._after_timeout(stopped_task, desired)
         result = verdict.judge_task_loss(
             stopped_at=parse_time(stopped_at),
             recovered_at=recovered_at,
             wait_status=state,
             wait_message=_SEEN.sub("", message or "").strip(),
             target_seconds=self.spec.target_seconds,
-            unhealthy_targets=unhealthy,
+            target_group_problem=problem,
+            service_whole=whole,
         )
-        return {**result, "stopped_task": stopped_task, "desired_count": desired}
+        return {
+            **result,
+            "stopped_task": stopped_task,
+            "desired_count": desired,
+            "target_group_arn": self.spec.target_group_arn,
+        }
 
-    def _unhealthy_targets(self) -> list[str]:
-        from backstop.aws.ecs import unhealthy_targets
-        from backstop.aws.hooks import GENERIC_HOOK, make_hook
+    def _after_timeout(self, stopped_task: str, desired: int) -> tuple[str | None, bool]:
+        """One more look after a failed wait: (why the target group is not healthy, tasks whole?)."""
+        from backstop.aws.ecs import service_state
+        from backstop.aws.elbv2 import group_problem
 
-        elb = make_hook(
-            GENERIC_HOOK,
+        spec = self.spec
+        whole = (
+            service_state(self.client(spec.region), spec.cluster, spec.service, stopped_task)[0] == "success"
+        )
+        return group_problem(self._elb(), str(spec.target_group_arn), desired), whole
+
+    def _elb(self) -> Any:
+        from backstop.aws.elbv2 import ELBV2_HOOK
+        from backstop.aws.hooks import make_hook
+
+        return make_hook(
+            ELBV2_HOOK,
             aws_conn_id=self.aws_conn_id,
             region_name=self.spec.region,
             verify=self.verify,
             botocore_config=self.botocore_config,
-            client_type="elbv2",
         ).conn
-        return unhealthy_targets(elb, self.spec.target_group_arn)

@@ -2,7 +2,8 @@
 
 No I/O: the operators (failover.py, task_loss.py, rebuild.py) gather times, AZs, events, probe
 samples and plan results and pass them here; the unit tests drive these functions alone.
-A failover whose instance stayed in its AZ did not happen and is a failure, however fast.
+A failover whose instance stayed in its AZ (an Aurora cluster: whose writer is the same
+member) did not happen and is a failure, however fast.
 """
 
 from __future__ import annotations
@@ -89,14 +90,28 @@ def judge_failover(
     target_seconds: float,
     max_downtime_seconds: float,
     checks: Sequence[Mapping[str, Any]] = (),
+    writer_before: str | None = None,
+    writer_after: str | None = None,
 ) -> dict[str, Any]:
-    """The failover drill's figures and verdict (JSON-ready)."""
+    """The failover drill's figures and verdict (JSON-ready).
+
+    With `writer_before` (an Aurora cluster) the failover happened when another member is the
+    writer; without it (a Multi-AZ instance), when the instance is in another AZ.
+    """
     started, completed = event_times(events)
     failover_seconds = _seconds(requested_at, available_at)
+    cluster = writer_before is not None
     failures = []
     if available_at is None:
-        failures.append("the instance was not available again before the drill's timeout")
-    if after_az is not None and after_az == before_az:
+        failures.append(
+            f"the {'cluster' if cluster else 'instance'} was not available again before the drill's timeout"
+        )
+    if cluster and writer_after == writer_before:
+        failures.append(
+            f"the failover did not happen: the writer is still {writer_after} "
+            f"({'no failover event recorded' if completed is None else 'although RDS reported one'})"
+        )
+    elif not cluster and after_az is not None and after_az == before_az:
         failures.append(
             f"the failover did not happen: the instance is still in {after_az} "
             f"({'no failover event recorded' if completed is None else 'although RDS reported one'})"
@@ -110,10 +125,20 @@ def judge_failover(
     for check in checks:
         if not check.get("passed"):
             failures.append(f"check {check.get('name')}: {check.get('message')}")
+    writer = (
+        {
+            "writer_before": writer_before,
+            "writer_after": writer_after,
+            "writer_changed": bool(writer_after and writer_after != writer_before),
+        }
+        if cluster
+        else {}
+    )
     return {
         "az_before": before_az,
         "az_after": after_az,
         "az_changed": bool(after_az and before_az and after_az != before_az),
+        **writer,
         "requested_at": requested_at,
         "available_at": available_at,
         "failover_seconds": failover_seconds,
@@ -137,24 +162,35 @@ def judge_task_loss(
     wait_status: str,
     wait_message: str,
     target_seconds: float,
-    unhealthy_targets: Sequence[str] = (),
+    target_group_problem: str | None = None,
+    service_whole: bool = False,
 ) -> dict[str, Any]:
-    """The task-loss drill's figures and verdict: time until the service was whole again."""
+    """The task-loss drill's figures and verdict: time until the service was whole again (and its
+    target group healthy, when the drill names one: the wait includes it).
+
+    `target_group_problem` is why the named target group is not healthy after a wait that did not
+    succeed (None: healthy, or none named); `service_whole`, whether the tasks themselves were back.
+    """
     recovery_seconds = _seconds(stopped_at, recovered_at) if wait_status == "success" else None
     failures = []
-    if wait_status != "success":
+    if wait_status != "success" and service_whole and target_group_problem:
+        failures.append(
+            f"the tasks are back but the load balancer never saw them healthy ({wait_status}): "
+            f"{target_group_problem}"
+        )
+    elif wait_status != "success":
         failures.append(f"the service did not recover ({wait_status}): {wait_message}")
+        if target_group_problem:
+            failures.append(target_group_problem)
     elif recovery_seconds is not None and recovery_seconds > target_seconds:
         failures.append(f"recovery took {recovery_seconds:.1f}s, target {target_seconds:.0f}s")
-    if unhealthy_targets:
-        failures.append(f"target group not healthy: {', '.join(unhealthy_targets)}")
     return {
         "stopped_at": stopped_at,
         "recovered_at": recovered_at if wait_status == "success" else None,
         "recovery_seconds": recovery_seconds,
         "target_seconds": target_seconds,
         "wait": {"status": wait_status, "message": wait_message},
-        "unhealthy_targets": list(unhealthy_targets),
+        "target_group_problem": target_group_problem,
         "passed": not failures,
         "failures": failures,
     }
