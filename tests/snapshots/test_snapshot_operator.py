@@ -320,3 +320,28 @@ def test_an_error_that_cannot_heal_fails_at_once_and_throttling_stays_retryable(
         throttled.execute(_context())
     assert not isinstance(caught.value, AirflowFailException)  # the task's retries still apply
     assert rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []
+
+
+def test_an_instance_tag_selector_leaves_aurora_cluster_members_out(fleet, rds):
+    member = rds.describe_db_clusters(DBClusterIdentifier="triflow-ai-staging-aurora")["DBClusters"][0][
+        "DBClusterMembers"
+    ][0]["DBInstanceIdentifier"]
+    arn = rds.describe_db_instances(DBInstanceIdentifier=member)["DBInstances"][0]["DBInstanceArn"]
+    rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "environment", "Value": "staging"}])
+
+    jobs = RdsResolveTargetsOperator(
+        task_id="resolve",
+        region_name="ap-northeast-2",
+        targets=[
+            {
+                "policy": "p2",
+                "region": "ap-northeast-2",
+                "type": "rds_instance",
+                "selector": {"tags": {"environment": "staging"}},
+            }
+        ],
+    ).execute(_context())
+
+    # RDS refuses an instance snapshot of a cluster member: the cluster's snapshot is its backup.
+    assert member not in [j["db_identifier"] for j in jobs]
+    assert "triflow-ai-staging-db" in [j["db_identifier"] for j in jobs]

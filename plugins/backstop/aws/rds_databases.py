@@ -11,10 +11,20 @@ from backstop.naming import from_tag_list
 
 
 def tagged_databases(client: Any, db_type: str, wanted: dict[str, str]) -> list[str]:
-    """Identifiers of the instances (db_type "instance") or clusters carrying every tag in `wanted`."""
+    """Identifiers of the instances (db_type "instance") or clusters carrying every tag in `wanted`.
+
+    Members of an Aurora cluster are left out of "instance": RDS refuses an instance snapshot of
+    one (the cluster's snapshot is the backup), so a tag that an instance shares with its cluster
+    selects the cluster only, under an `rds_cluster` selector.
+    """
     if db_type == "instance":
         pages = client.get_paginator("describe_db_instances").paginate()
-        items = [(i["DBInstanceIdentifier"], i.get("TagList")) for p in pages for i in p["DBInstances"]]
+        items = [
+            (i["DBInstanceIdentifier"], i.get("TagList"))
+            for p in pages
+            for i in p["DBInstances"]
+            if not i.get("DBClusterIdentifier")
+        ]
     else:
         pages = client.get_paginator("describe_db_clusters").paginate()
         items = [(c["DBClusterIdentifier"], c.get("TagList")) for p in pages for c in p["DBClusters"]]
