@@ -61,10 +61,37 @@ def orphans(world: World) -> Lines:
         Tags=[{"Key": "backstop:expires-at", "Value": past}],
         **common,
     )
+    expired = [
+        {"Key": "backstop:managed", "Value": "true"},
+        {"Key": "backstop:drill", "Value": "true"},
+        {"Key": "backstop:expires-at", "Value": past},
+    ]
+    # (no unmanaged drill-named table here: the DynamoDB drill scenario checks no -bsdrill- table is
+    # left; tests/drills/test_sweep_datastores.py proves such a table is left alone)
+    ddb = world.client("dynamodb")
+    arn = ddb.create_table(
+        TableName=LEFTOVER_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )["TableDescription"]["TableArn"]
+    ddb.tag_resource(ResourceArn=arn, Tags=expired)
+    world.client("elasticache").create_replication_group(
+        ReplicationGroupId=LEFTOVER_GROUP,
+        ReplicationGroupDescription="a crashed drill's group",
+        Engine="redis",
+        CacheNodeType="cache.t4g.small",
+        Tags=expired,
+    )
     return [
         "added triflow-ai-production-db-drill-20261004 (managed drill instance, expired an hour ago)",
         "added someones-scratch-db (expires-at tag but not managed: must be left alone)",
+        f"added {LEFTOVER_TABLE} and {LEFTOVER_GROUP} (a crashed DynamoDB / ElastiCache drill's, expired)",
     ]
+
+
+LEFTOVER_TABLE = "triflow-workflow-state-bsdrill-pitr-20261004"
+LEFTOVER_GROUP = "triflow-ai-redis-drill-20261004"
 
 
 # --- summaries and checks ----------------------------------------------------------------------------
@@ -143,6 +170,12 @@ def expect_swept(world: World, result: RunResult) -> Lines:
         problems.append("the expired drill instance is still there")
     if "someones-scratch-db" not in names:
         problems.append("the unmanaged instance was deleted")
+    tables = set(world.client("dynamodb").list_tables()["TableNames"])
+    if LEFTOVER_TABLE in tables:
+        problems.append("the expired DynamoDB drill table is still there")
+    groups = world.client("elasticache").describe_replication_groups()["ReplicationGroups"]
+    if any(g["ReplicationGroupId"] == LEFTOVER_GROUP and g["Status"] != "deleting" for g in groups):
+        problems.append("the expired ElastiCache drill group was not deleted")
     return problems
 
 
@@ -198,12 +231,13 @@ SCENARIOS = [
         before=healthy_source,
     ),
     Scenario(
-        title="drill_orphan_sweeper: an expired drill instance and an unmanaged one",
+        title="drill_orphan_sweeper: expired drill leftovers (RDS, DynamoDB, ElastiCache) and an unmanaged one",
         dag_file="drill_orphan_sweeper.py",
         dag_id="drill_orphan_sweeper",
         schedule="monthly-drill",
         expect_state="success",
-        explain="Deletes managed drill instances past backstop:expires-at, never anything without the tags "
+        explain="Deletes managed drill instances, DynamoDB drill tables and ElastiCache drill groups past "
+        "backstop:expires-at, never anything without the tags "
         "(a manual run deletes only with dry_run off and DELETE typed).",
         conf={"dry_run": False, "confirm_delete": "DELETE"},
         before=orphans,

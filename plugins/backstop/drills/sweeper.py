@@ -57,6 +57,14 @@ def sweep_message(deleted: Sequence[Mapping[str, Any]], problems: Sequence[str])
     return text + ": " + ", ".join(d["id"] for d in deleted), blocks
 
 
+def _check_stores(stores: Any) -> None:
+    if not isinstance(stores, dict):
+        raise ValueError(f"stores: expected store name -> regions, got {type(stores).__name__}")
+    unknown = sorted(set(stores) - set(STORES))
+    if unknown:
+        raise ValueError(f"stores: unknown store(s) {unknown}; expected some of {sorted(STORES)}")
+
+
 class DrillOrphanSweeperOperator(BackstopAwsOperator):
     """Delete drill leftovers (RDS instances, DynamoDB tables, ElastiCache groups) past backstop:expires-at.
 
@@ -80,9 +88,8 @@ class DrillOrphanSweeperOperator(BackstopAwsOperator):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        unknown = sorted(set(stores) - set(STORES))
-        if unknown:
-            raise ValueError(f"stores: unknown store(s) {unknown}; expected some of {sorted(STORES)}")
+        if isinstance(stores, dict):  # else a template, checked once rendered (execute)
+            _check_stores(stores)
         self.stores = stores
         self.channel = channel
         self.slack_conn_id = slack_conn_id
@@ -105,6 +112,7 @@ class DrillOrphanSweeperOperator(BackstopAwsOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from backstop.retention.operators import resolve_dry_run
 
+        _check_stores(self.stores)
         dry_run = resolve_dry_run(context)
         now = datetime.now(UTC)
         deleted, would_delete, kept, problems, strangers, errors = [], [], [], [], [], []
