@@ -232,6 +232,10 @@ class CeleryTopology:
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
                 # Workers import the task runner's parser, boto3 and Backstop once, before forking.
                 "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "backstop.airflow.celery_config.CELERY_CONFIG",
+                # Backstop's DAG files change on deploy (and the policy with them), not by the minute;
+                # re-parsing ~20 files every 30 s cost the dag-processor more CPU than either worker
+                # at 200 databases (bench/scaleout.py). A policy change shows within 2 minutes.
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
                 "AIRFLOW__API__PORT": api_port,
                 "AIRFLOW__API__BASE_URL": f"http://{HOST}:{api_port}",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{api_port}/execution/",
