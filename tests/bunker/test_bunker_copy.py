@@ -223,3 +223,54 @@ def test_the_source_account_cannot_delete_the_bunker_copy(fleet, local_stack):
     ]
     assert [s["DBSnapshotArn"] for s in still] == [copy["arn"]]
     assert still[0]["Status"] == "available"
+
+
+def test_a_copy_in_flight_defers_in_the_bunker_and_unshares_after_it_is_verified(fleet, local_stack):
+    """moto makes copies available at once: an after-call hook on the operator's own (bunker) client
+    reports the new copy as `copying` once, so the task defers like it does on AWS."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from backstop.airflow.triggers import RdsSnapshotAvailableTrigger
+
+    endpoint = local_stack.aws_endpoint_url
+    made = managed_snapshot()
+    (job,) = _plan()
+    op = BunkerCopyOperator(
+        task_id="copy",
+        aws_conn_id="aws_bunker",
+        source_conn_id="aws_default",
+        bunker_account=BUNKER_ACCOUNT,
+        deferrable=True,
+        **job,
+    )
+    served = []
+
+    def copying(parsed, **_):
+        if parsed.get("DBSnapshots") and not served:
+            parsed["DBSnapshots"][0]["Status"] = "copying"
+            served.append(1)
+
+    op.hook.conn.meta.events.register("after-call.rds.DescribeDBSnapshots", copying)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(CONTEXT)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, RdsSnapshotAvailableTrigger)
+    assert trigger.aws_conn_id == "aws_bunker" and trigger.snapshot_id == made["snapshot_id"]
+    assert _shares(endpoint, made["snapshot_id"]) == [BUNKER_ACCOUNT]  # shared while the copy is made
+
+    # The triggerer's own look, then the task resumes in a fresh operator as Airflow does.
+    status, _ = trigger.poll(trigger.hook.conn)
+    assert status == "success"
+    resumed = BunkerCopyOperator(
+        task_id="copy",
+        aws_conn_id="aws_bunker",
+        source_conn_id="aws_default",
+        bunker_account=BUNKER_ACCOUNT,
+        **job,
+    )
+    result = resumed.execute_complete(
+        CONTEXT, {"status": "success", "snapshot_id": made["snapshot_id"], "message": "available"}
+    )
+
+    assert f":{BUNKER_ACCOUNT}:" in result["arn"] and result["adopted"] is False
+    assert _shares(endpoint, made["snapshot_id"]) == []

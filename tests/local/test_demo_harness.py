@@ -25,7 +25,7 @@ SUNDAY_0300_KST = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
 
 def test_scenario_table_is_consistent():
     scenarios = harness.all_scenarios()
-    assert len(scenarios) == 24
+    assert len(scenarios) == 25
     assert len({s.title for s in scenarios}) == len(scenarios)
     schedules = yaml.safe_load(harness.POLICY.read_text())["schedules"]
     for s in scenarios:
@@ -41,6 +41,8 @@ def test_scenario_table_is_consistent():
     assert order.index("elasticache_daily_snapshot") < order.index("elasticache_drill_triflow_redis_daily")
     # the freshness table shows what the snapshot, copy and drill scenarios left
     assert order.index("restore_drill_monthly") < order.index("backup_freshness")
+    # the bunker copies the weekly snapshots scenario 1 made
+    assert order.index("rds_weekly_snapshot") < order.index("bunker_copy")
 
 
 def test_every_scenario_loads_its_dag_under_its_policy(tmp_path, monkeypatch):
@@ -119,6 +121,7 @@ def test_read_run_returns_states_map_indexes_labels_and_return_values(
         {"type": "rds_instance", "id": "triflow-ai-production-db"},
         {"type": "rds_instance", "id": "triflow-ai-ghost-db"},
     ]
+    del policy["bunker"]  # it names the Aurora policy dropped above
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy))
     monkeypatch.setenv(runner.POLICY_ENV_VAR, str(policy_file))
