@@ -274,3 +274,18 @@ def test_a_copy_in_flight_defers_in_the_bunker_and_unshares_after_it_is_verified
 
     assert f":{BUNKER_ACCOUNT}:" in result["arn"] and result["adopted"] is False
     assert _shares(endpoint, made["snapshot_id"]) == []
+
+
+def test_the_plan_removes_a_share_left_behind(fleet, local_stack):
+    """A copy task killed after sharing (a share with no task any more): the next plan removes it."""
+    endpoint = local_stack.aws_endpoint_url
+    made = managed_snapshot()
+    (job,) = _plan()
+    _copy(job)
+    source("rds", endpoint).modify_db_snapshot_attribute(
+        DBSnapshotIdentifier=made["snapshot_id"], AttributeName="restore", ValuesToAdd=[BUNKER_ACCOUNT]
+    )
+
+    assert _plan() == []
+
+    assert _shares(endpoint, made["snapshot_id"]) == []

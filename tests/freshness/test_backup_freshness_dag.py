@@ -23,6 +23,7 @@ def _policy() -> dict:
     policy.pop("dynamodb", None)  # RDS rows only; DynamoDB rows: tests/dynamodb/test_dynamodb_freshness.py
     policy.pop("elasticache", None)  # ElastiCache and S3 rows: tests/freshness/test_freshness_datastores.py
     policy.pop("s3", None)
+    policy.pop("bunker", None)  # bunker copy rows: tests/bunker/test_bunker_freshness.py
     return policy
 
 

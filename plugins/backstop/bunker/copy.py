@@ -162,10 +162,12 @@ class BunkerPlanCopiesOperator(_BunkerMixin, BackstopAwsOperator):
             region = target["region"]
             self.checked_source_account(region, self.bunker_account)
             newest: dict[tuple[str, str, str], SnapshotInfo] = {}
+            candidates: list[SnapshotInfo] = []
             for db_type in ("instance", "cluster"):
                 for info in list_snapshots(self.source_client(region), db_type, snapshot_type="manual"):
                     if not (is_managed(info.tags) and info.available and wanted(info, self.databases)):
                         continue
+                    candidates.append(info)
                     key = (db_type, info.source_id, info.tags.get(POLICY_TAG, ""))
                     current = newest.get(key)
                     if current is None or (info.created_at, info.snapshot_id) > (
@@ -186,8 +188,24 @@ class BunkerPlanCopiesOperator(_BunkerMixin, BackstopAwsOperator):
                     continue
                 self.log.info("Will copy %s to the bunker account in %s", info.snapshot_id, region)
                 jobs.append({"snapshot": info.to_xcom(), "kms_key_id": target["kms_key_id"]})
+            self._revoke_leftover_shares(region, candidates, {j["snapshot"]["arn"] for j in jobs})
         self.log.info("%d snapshot(s) to copy to the bunker account %s", len(jobs), self.bunker_account)
         return jobs
+
+    def _revoke_leftover_shares(self, region: str, candidates: list[SnapshotInfo], planned: set[str]) -> None:
+        """A copy task killed mid-wait leaves its share: remove it from every snapshot not copied now.
+
+        One DescribeDBSnapshotAttributes per managed snapshot of an opted-in database (tens, not
+        thousands); the DAG runs one at a time (max_active_runs=1), so no other run's copy needs them.
+        """
+        client = self.source_client(region)
+        for info in candidates:
+            if info.arn in planned:
+                continue
+            if unshare_snapshot(client, info.db_type, info.snapshot_id, self.bunker_account):
+                self.log.warning(
+                    "Removed a leftover share of %s with %s", info.snapshot_id, self.bunker_account
+                )
 
 
 class BunkerCopyOperator(_BunkerMixin, RdsManagedSnapshotOperator):
@@ -226,11 +244,12 @@ class BunkerCopyOperator(_BunkerMixin, RdsManagedSnapshotOperator):
         tags = snapshot.get("tags", {})
         kwargs.setdefault("tier", tags.get(TIER_TAG, "unknown"))
         kwargs.setdefault("policy_name", tags.get(POLICY_TAG, "unknown"))
+        # The copy is made in the snapshot's own region (a share is visible only there).
+        kwargs["region_name"] = kwargs.get("region_name") or snapshot.get("region")
         super().__init__(
             db_type=snapshot["db_type"],
             db_identifier=snapshot["source_id"],
             snapshot_identifier=bunker_snapshot_name(snapshot["snapshot_id"]),
-            region_name=snapshot["region"],
             **kwargs,
         )
         self.source_conn_id = source_conn_id

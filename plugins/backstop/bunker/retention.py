@@ -30,6 +30,7 @@ class BunkerAccountCheckOperator(BackstopAwsOperator):
     """
 
     aws_hook_class = LazyHookClass(GENERIC_HOOK)
+    regional_hook_kwargs = {"client_type": "sts"}  # client(): STS through the retention connection
     template_fields: Sequence[str] = aws_template_fields("bunker_account")
 
     def __init__(self, *, bunker_account: str, **kwargs: Any) -> None:
@@ -37,15 +38,11 @@ class BunkerAccountCheckOperator(BackstopAwsOperator):
         self.bunker_account = bunker_account
 
     @property
-    def _hook_parameters(self) -> dict[str, Any]:
-        return {**super()._hook_parameters, "client_type": "sts"}
-
-    @property
     def resource_id(self) -> str:
         return f"bunker account {self.bunker_account}"
 
     def execute(self, context: Context) -> dict[str, str]:
-        reached = caller_account(self.hook.conn)
+        reached = caller_account(self.client())
         if reached != self.bunker_account:
             raise WrongAccountError(
                 f"Connection {self.aws_conn_id!r} reaches account {reached}, not the bunker account "
