@@ -35,8 +35,12 @@ def test_bunker_rows_are_red_without_a_copy_and_green_with_one_then_stale(fleet,
     managed_snapshot(PROD)
     rows = _rows(local_stack, datetime.now(UTC))
     assert {k: (r.status, r.region, r.role) for k, r in rows.items()} == {
-        PROD: ("red", REGION, "dr"),
-        AURORA: ("red", REGION, "dr"),  # the Aurora policy selects it by tag, resolved in the source
+        PROD: ("red", f"bunker/{REGION}", "dr"),
+        AURORA: (
+            "red",
+            f"bunker/{REGION}",
+            "dr",
+        ),  # the Aurora policy selects it by tag, resolved in the source
     }
 
     (job,) = BunkerPlanCopiesOperator(

@@ -4,7 +4,8 @@ The newest available managed copy in the bunker account of this database under t
 time: when the data was taken, OriginalSnapshotCreateTime, kept across copies), against the
 tier's `max_age`. Read through the bunker's copy connection (`bunker.aws_conn_id`), which can
 describe but not delete; a database selected by tags is resolved in the source account. A
-missing copy is a red "dr" row, like a missing DR copy.
+missing copy is a red "dr" row, like a missing DR copy. The row's region reads
+`bunker/<region>`: the source account's own row for the same database and region stays apart.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from backstop.freshness.registry import Environment, Found, Target, register
 from backstop.freshness.status import Facts
 
 KIND = "rds_bunker_copy"
+LABEL = "bunker/"  # the rows' region: bunker/ap-northeast-2
 
 
 class BunkerCopySource:
@@ -35,7 +37,7 @@ class BunkerCopySource:
             if item is None:
                 continue
             held = {policy.region_of(item), *(d.region for d in item.dr_regions)}
-            regions = tuple(r for r in bunker_regions if r in held)
+            regions = [r for r in bunker_regions if r in held]
             for resource in item.resources:
                 if wanted.type not in (None, resource.type) or (
                     wanted.id is not None and resource.id not in (wanted.id, None)
@@ -48,7 +50,7 @@ class BunkerCopySource:
                         resource=wanted.id
                         or resource.id
                         or "tags " + ",".join(f"{k}={v}" for k, v in sorted(resource.selector.tags.items())),
-                        regions=regions,
+                        regions=tuple(LABEL + r for r in regions),
                         max_age_s=policy.schedules[item.tier].max_age.total_seconds(),
                         overdue_after_s=None,
                         rpo_s=None,
@@ -59,6 +61,7 @@ class BunkerCopySource:
                             "selector": dict(resource.selector.tags) if resource.selector else None,
                             "source_region": policy.region_of(item),
                             "conn_id": bunker.aws_conn_id,
+                            "bunker_regions": regions,
                         },
                     )
                 )
@@ -92,7 +95,7 @@ class BunkerCopySource:
                     env.client("rds", spec["source_region"]), spec["db_type"], spec["selector"]
                 )
             for identifier in identifiers:
-                for region in target.regions:
+                for label, region in zip(target.regions, spec["bunker_regions"], strict=True):
                     mine = [
                         s
                         for s in copies(spec["conn_id"], region, spec["db_type"])
@@ -105,7 +108,7 @@ class BunkerCopySource:
                     )
                     facts = Facts(
                         role="dr",
-                        region=region,
+                        region=label,
                         newest_backup_id=newest.snapshot_id if newest else None,
                         newest_backup_at=(newest.original_created_at or newest.created_at)
                         if newest
