@@ -55,9 +55,10 @@ def summarize(world: World, result: RunResult) -> Lines:
     for row in result.rows("copy_to_bunker"):
         x = as_dict(row.xcom)
         how = "adopted" if x.get("adopted") else "created"
+        arn = str(x.get("arn", "-:-:-:-:-"))
         lines.append(
-            f"{x.get('snapshot_id', '-'):42} {row.state:8} {how:8} {x.get('arn', '-').split(':snapshot')[0]}"
-            f"  key {str(x.get('kms_key_id', '-')).rsplit('/', 1)[-1][:8]}.."
+            f"{x.get('snapshot_id', '-'):42} {row.state:8} {how:8} account {arn.split(':')[4]}, "
+            f"{x.get('region', '-')}, key {str(x.get('kms_key_id', '-')).rsplit('/', 1)[-1][:8]}.."
         )
     for copy in _copies(world)[:1]:
         arn = copy.get("DBSnapshotArn") or copy.get("DBClusterSnapshotArn")
