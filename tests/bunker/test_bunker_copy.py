@@ -289,3 +289,21 @@ def test_the_plan_removes_a_share_left_behind(fleet, local_stack):
     assert _plan() == []
 
     assert _shares(endpoint, made["snapshot_id"]) == []
+
+
+def test_the_emulator_like_rds_refuses_to_copy_another_accounts_snapshot_that_is_not_shared(
+    fleet, local_stack
+):
+    """The local stack's cross-account copy (include/local/moto_bunker.py) needs the share, as RDS does."""
+    made = managed_snapshot()
+    rds = bunker("rds", local_stack.aws_endpoint_url)
+
+    with pytest.raises(ClientError) as refused:
+        rds.copy_db_snapshot(
+            SourceDBSnapshotIdentifier=made["arn"],
+            TargetDBSnapshotIdentifier=made["snapshot_id"],
+            KmsKeyId="alias/backstop-bunker",
+        )
+
+    assert refused.value.response["Error"]["Code"] in ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
+    assert rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []

@@ -77,3 +77,15 @@ def test_the_policy_refuses_the_copy_connection_for_retention(conn):
     policy = _policy(aws_conn_id=conn, retention_conn_id=conn)
     with pytest.raises(PolicyError, match="bunker.*retention_conn_id must differ"):
         parse_policy(policy)
+
+
+def test_the_retention_tasks_run_on_the_bunkers_queue_when_one_is_named(tmp_path, monkeypatch):
+    """On AWS the retention role is assumable only from workers inside the bunker account."""
+    dag = load_dag(
+        "bunker_retention.py", "bunker_retention", _policy(retention_queue="bunker"), tmp_path, monkeypatch
+    )
+    queues = {t.task_id: t.queue for t in dag.tasks}
+    assert queues["check_bunker_account"] == queues["plan_retention"] == queues["apply_retention"] == "bunker"
+    assert {
+        t.conn_id if hasattr(t, "conn_id") else t.aws_conn_id for t in dag.tasks if hasattr(t, "aws_conn_id")
+    } == {"aws_bunker_retention"}
