@@ -86,6 +86,4 @@ def test_the_retention_tasks_run_on_the_bunkers_queue_when_one_is_named(tmp_path
     )
     queues = {t.task_id: t.queue for t in dag.tasks}
     assert queues["check_bunker_account"] == queues["plan_retention"] == queues["apply_retention"] == "bunker"
-    assert {
-        t.conn_id if hasattr(t, "conn_id") else t.aws_conn_id for t in dag.tasks if hasattr(t, "aws_conn_id")
-    } == {"aws_bunker_retention"}
+    assert {t.aws_conn_id for t in dag.tasks if hasattr(t, "aws_conn_id")} == {"aws_bunker_retention"}
