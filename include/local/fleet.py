@@ -407,7 +407,17 @@ def seed_fleet(endpoint_url: str) -> dict[str, Any]:
         lambda service, region: _client(service, endpoint_url, region), PRIMARY_REGION, PROJECT, DR_REGION
     )
 
+    from include.local.bunker_fleet import seed_bunker  # the second account: the backup account
+
+    bunker = seed_bunker(
+        endpoint_url,
+        lambda service, region: _client(service, endpoint_url, region),
+        [PRIMARY_REGION],
+        kms_primary,
+    )
+
     return {
+        "bunker": bunker,
         "dynamodb": dynamodb,
         "datastores": datastores,
         "endpoint_url": endpoint_url,

@@ -72,6 +72,10 @@ def install() -> None:
     ElastiCacheBackend.copy_snapshot = copy_snapshot  # type: ignore[attr-defined]
     ElastiCacheResponse.copy_snapshot = copy_snapshot_action  # type: ignore[attr-defined]
 
+    from include.local import moto_bunker  # RDS: copying a snapshot another account shared
+
+    moto_bunker.install()
+
 
 def main(argv: list[str] | None = None) -> None:
     install()

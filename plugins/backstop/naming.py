@@ -144,3 +144,15 @@ def cache_drill_group_id(source_id: str, run_date: date) -> str:
 def s3_backup_prefix(prefix: str, run_date: date) -> str:
     """`<prefix>/<YYYYMMDD>/`: where a dated S3 backup copy of one day lives."""
     return f"{prefix.strip('/')}/{run_date:%Y%m%d}/"
+
+
+# The backup account (backstop.bunker): copies keep the source snapshot's name and tags and add
+# where they came from; SOURCE_ARN_TAG holds the source snapshot's ARN (its account, region, id).
+SOURCE_ACCOUNT_TAG = "backstop:source-account"
+
+
+def bunker_snapshot_name(source_snapshot_id: str) -> str:
+    """The bunker copy of `<db>-<tier>-<YYYYMMDD>` has the same name (its own account's namespace)."""
+    if not _SNAPSHOT_ID.match(source_snapshot_id):
+        raise NamingError(f"snapshot name {source_snapshot_id!r} is not a valid RDS snapshot identifier")
+    return source_snapshot_id

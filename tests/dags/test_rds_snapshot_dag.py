@@ -166,6 +166,7 @@ def test_a_run_with_no_snapshot_announces_nothing(airflow_db, fleet, slack, tmp_
     policy = policy_with(["triflow-ai-ghost-db"])
     policy["rds_snapshots"] = policy["rds_snapshots"][:1]
     policy["drills"] = []  # the DR drill's source is no longer protected by any policy
+    del policy["bunker"]  # so are the databases that ask for bunker copies
     dag = load_dag("rds_snapshot.py", "rds_weekly_snapshot", policy, tmp_path, monkeypatch)
 
     dag_run = dag.test(logical_date=SUNDAY_0300_KST)

@@ -24,6 +24,7 @@ def _policy() -> dict:
     policy.pop("elasticache", None)  # ElastiCache and S3 rows: tests/freshness/test_freshness_datastores.py
     policy.pop("s3", None)
     policy.pop("resilience", None)  # resilience drill rows: tests/freshness/test_freshness_resilience.py
+    policy.pop("bunker", None)  # bunker copy rows: tests/bunker/test_bunker_freshness.py
     return policy
 
 

@@ -41,6 +41,8 @@ def test_scenario_table_is_consistent():
     assert order.index("elasticache_daily_snapshot") < order.index("elasticache_drill_triflow_redis_daily")
     # the freshness table shows what the snapshot, copy and drill scenarios left
     assert order.index("restore_drill_monthly") < order.index("backup_freshness")
+    # the bunker copies the weekly snapshots scenario 1 made
+    assert order.index("rds_weekly_snapshot") < order.index("bunker_copy")
 
 
 def test_every_scenario_loads_its_dag_under_its_policy(tmp_path, monkeypatch):
@@ -119,6 +121,7 @@ def test_read_run_returns_states_map_indexes_labels_and_return_values(
         {"type": "rds_instance", "id": "triflow-ai-production-db"},
         {"type": "rds_instance", "id": "triflow-ai-ghost-db"},
     ]
+    del policy["bunker"]  # it names the Aurora policy dropped above
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy))
     monkeypatch.setenv(runner.POLICY_ENV_VAR, str(policy_file))

@@ -31,7 +31,17 @@ import yaml
 
 from include.local import fleet as fleet_module
 from include.local import settings as local_settings
-from include.local.demo import datastores, drills, dynamodb, freshness, rds, resilience, runner, tfstate
+from include.local.demo import (
+    bunker,
+    datastores,
+    drills,
+    dynamodb,
+    freshness,
+    rds,
+    resilience,
+    runner,
+    tfstate,
+)
 from include.local.demo.scenario import RunResult, Scenario, World
 from include.local.slack_recorder import RecorderClient
 from include.local.stack import LocalStack
@@ -47,6 +57,7 @@ def all_scenarios() -> list[Scenario]:
     return [
         *rds.SCENARIOS,
         *drills.SCENARIOS,
+        *bunker.SCENARIOS,  # the backup account: copies of the weekly snapshots above
         *tfstate.SCENARIOS,
         *dynamodb.SCENARIOS,
         *resilience.SCENARIOS,

@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from backstop.policy.bunker import BunkerSettings
+from backstop.policy.bunker import cross_check as bunker_cross_check
 from backstop.policy.dynamodb import DynamoDbPolicy, dynamodb_problems
 from backstop.policy.elasticache import ElastiCachePolicy
 from backstop.policy.elasticache import cross_check as elasticache_cross_check
@@ -289,6 +291,7 @@ class BackupPolicy(_Strict):
     resilience: ResilienceDrills | None = None  # backstop.policy.resilience
     elasticache: list[ElastiCachePolicy] = []
     s3: S3Policy | None = None
+    bunker: BunkerSettings | None = None  # backstop.policy.bunker: copies in a backup account
 
     @model_validator(mode="after")
     def _cross_references(self) -> BackupPolicy:
@@ -328,6 +331,7 @@ class BackupPolicy(_Strict):
         problems = self._databases_in_two_policies() + self._drill_regions_without_copies()
         problems += dynamodb_problems(self)
         problems += resilience_cross_check(self)
+        problems += bunker_cross_check(self)
         if problems:
             raise ValueError("\n".join(problems))
         drill_names = [d.name for d in self.drills]

@@ -1,0 +1,1 @@
+"""The backup account ("bunker"): copies of managed snapshots an attacker in the source account cannot delete."""
