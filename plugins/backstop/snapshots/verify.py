@@ -34,9 +34,16 @@ def snapshot_problems(info: SnapshotInfo, expected: Mapping[str, Any]) -> list[s
         problems.append(
             f"backstop:source-arn is {info.tags.get(SOURCE_ARN_TAG)!r}, expected {expected['source_arn']!r}"
         )
+    if "account" in expected and f":{expected['account']}:" not in info.arn:
+        problems.append(f"its ARN {info.arn} is not in account {expected['account']}")
     if "region" in expected and info.region != expected["region"]:
         problems.append(f"it is in {info.region}, expected {expected['region']}")
     if "kms_key_arn" in expected:
+        if "account" in expected and f":{expected['account']}:" not in expected["kms_key_arn"]:
+            problems.append(
+                f"the requested key {expected['kms_key_id']} ({expected['kms_key_arn']}) is not in "
+                f"account {expected['account']}"
+            )
         if not info.encrypted:
             problems.append(f"it is not encrypted although KMS key {expected['kms_key_id']} was requested")
         elif not same_key(info.kms_key_id, expected["kms_key_arn"]):
