@@ -134,7 +134,7 @@ def test_stale_exports_halt_pruning(aws):
     exported(aws, range(14, 18))  # newest export 2026-11-17: 5 days old, the tier's max_age is 2 days
     before = files(aws, REGION, REDIS_EXPORT_BUCKET)
 
-    with pytest.raises(Exception, match="export pruning stopped"):
+    with pytest.raises(Exception, match="export pruning halted"):
         prune().execute(context())
 
     assert files(aws, REGION, REDIS_EXPORT_BUCKET) == before

@@ -21,11 +21,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from backstop.airflow.operators import aws_template_fields
 from backstop.aws.s3_objects import list_objects
@@ -33,8 +32,9 @@ from backstop.dynamodb.base import DynamoDbOperator
 from backstop.dynamodb.export import MARKER, read_marker
 from backstop.dynamodb.export_ledger import ExportLedger, ExportRecord
 from backstop.naming import MANAGED_TAG, POLICY_TAG, RESTORE_VERIFIED_TAG, TIER_TAG
+from backstop.retention.adapted import delete_planned, fail_if_halted_or_failed, plan_or_fail, plan_result
 from backstop.retention.operators import plan_time, resolve_dry_run
-from backstop.retention.planner import PlanAborted, SnapshotRecord, plan_retention, rules_from_dict
+from backstop.retention.planner import SnapshotRecord, rules_from_dict
 
 KIND = "dynamodb_export"
 REPORT_PREFIX = "reports/retention-dynamodb-exports"
@@ -140,46 +140,27 @@ class DynamoDbExportRetentionOperator(DynamoDbOperator):
         dry_run = resolve_dry_run(context)
         listed = list(self.records(ledger))
         where = {record.arn: place for record, place in listed}
-        try:
-            plan = plan_retention(
-                [record for record, _ in listed],
-                rules,
-                now,
-                clock_skew=timedelta(seconds=self.clock_skew_seconds),
-            )
-        except PlanAborted as exc:
-            raise AirflowFailException(f"DynamoDB export retention aborted, nothing deleted: {exc}") from exc
+        plan = plan_or_fail(
+            [record for record, _ in listed],
+            rules,
+            now,
+            clock_skew_seconds=self.clock_skew_seconds,
+            what="DynamoDB export retention",
+        )
         self.log.info(
             "DynamoDB DR export retention plan (%s):\n%s", "dry run" if dry_run else "apply", plan.table()
         )
-        deleted, skipped, failed = [], [], []
+        done = None
         if not dry_run:
-            for decision in plan.deletions:  # one failed delete does not stop the others
-                snapshot = decision.snapshot
-                try:
-                    outcome = self._delete(ledger, snapshot, **where[snapshot.arn])
-                except Exception as exc:
-                    self.log.error("Could not delete export %s: %s", snapshot.arn, exc)
-                    failed.append(f"{snapshot.arn}: {exc}")
-                    continue
-                (deleted if outcome.startswith(("deleted", "gone")) else skipped).append(
-                    f"{snapshot.arn}: {outcome}"
-                )
-        halted = [f"{g.resource_id} ({g.region}): {g.message}" for g in plan.halted]
-        result = {
-            "dry_run": dry_run,
-            "counts": plan.counts(),
-            "decisions": [d.row() for d in plan.decisions],
-            "deleted": deleted,
-            "skipped": skipped,
-            "failed": failed,
-            "halted": halted,
-        }
+            done = delete_planned(
+                plan,
+                lambda snapshot: self._delete(ledger, snapshot, **where[snapshot.arn]),
+                self.log,
+                "export",
+            )
+        result = plan_result(plan, dry_run, done)
         result["report"] = self._report(context, now, result)
-        if halted:
-            raise AirflowFailException("DynamoDB DR export retention halted for " + "; ".join(halted))
-        if failed:  # retried: the next try re-plans and finishes what is left
-            raise AirflowException(f"{len(failed)} export(s) not (fully) deleted: " + "; ".join(failed))
+        fail_if_halted_or_failed(result, "DynamoDB DR export retention")
         return result
 
     def _delete(self, ledger: ExportLedger, snapshot: SnapshotRecord, *, bucket: str, region: str) -> str:

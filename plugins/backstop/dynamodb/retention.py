@@ -16,19 +16,19 @@ looked up again and must still be named by a live ledger record; its record then
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowFailException
 
 from backstop.airflow.operators import aws_template_fields
 from backstop.aws import dynamodb as ddb
 from backstop.dynamodb.base import DynamoDbOperator
 from backstop.dynamodb.ledger import Ledger, LedgerRecord, owned_arns
 from backstop.naming import MANAGED_TAG, POLICY_TAG, RESTORE_VERIFIED_TAG, TIER_TAG
+from backstop.retention.adapted import delete_planned, fail_if_halted_or_failed, plan_or_fail, plan_result
 from backstop.retention.operators import plan_time, resolve_dry_run
-from backstop.retention.planner import DELETE, PlanAborted, SnapshotRecord, plan_retention, rules_from_dict
+from backstop.retention.planner import DELETE, SnapshotRecord, rules_from_dict
 
 DB_TYPE = "dynamodb_table"
 
@@ -93,34 +93,22 @@ class DynamoDbRetentionOperator(DynamoDbOperator):
         rules = {name: rules_from_dict(value) for name, value in self.rules.items()}
         now = plan_time(context)
         dry_run = resolve_dry_run(context)
-        try:
-            plan = plan_retention(
-                list(self.records(ledger)), rules, now, clock_skew=timedelta(seconds=self.clock_skew_seconds)
-            )
-        except PlanAborted as exc:
-            raise AirflowFailException(f"DynamoDB retention aborted, nothing deleted: {exc}") from exc
+        plan = plan_or_fail(
+            list(self.records(ledger)),
+            rules,
+            now,
+            clock_skew_seconds=self.clock_skew_seconds,
+            what="DynamoDB retention",
+        )
         self.log.info(
             "DynamoDB backup retention plan (%s):\n%s", "dry run" if dry_run else "apply", plan.table()
         )
-        deleted, failed = [], []
+        done = None
         if not dry_run:
-            for decision in plan.deletions:
-                outcome = self._delete(ledger, decision.snapshot)
-                (deleted if outcome in ("deleted", "gone") else failed).append(
-                    f"{decision.snapshot.snapshot_id}: {outcome}"
-                )
-        halted = [f"{g.resource_id} ({g.region}): {g.message}" for g in plan.halted]
-        result = {
-            "dry_run": dry_run,
-            "counts": plan.counts(),
-            "decisions": [d.row() for d in plan.decisions],
-            "deleted": deleted,
-            "skipped": failed,
-            "halted": halted,
-        }
-        if halted:
-            # The planner kept everything of these tables; the alert says why (backups failing, no rules).
-            raise AirflowFailException("DynamoDB retention halted for " + "; ".join(halted))
+            done = delete_planned(plan, lambda snapshot: self._delete(ledger, snapshot), self.log, "backup")
+        result = plan_result(plan, dry_run, done)
+        # A halt (backups failing, no rules) kept everything of those tables; the alert says why.
+        fail_if_halted_or_failed(result, "DynamoDB retention")
         return result
 
     def _delete(self, ledger: Ledger, snapshot: SnapshotRecord) -> str:

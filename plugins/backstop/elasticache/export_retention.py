@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from backstop.airflow.operators import BackstopAwsOperator
 from backstop.aws import elasticache as ec
@@ -121,8 +120,14 @@ class CacheExportRetentionOperator(BackstopAwsOperator):
         return places
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from backstop.retention.adapted import (
+            delete_planned,
+            fail_if_halted_or_failed,
+            plan_or_fail,
+            plan_result,
+        )
         from backstop.retention.operators import plan_time, resolve_dry_run
-        from backstop.retention.planner import PlanAborted, plan_retention, rules_from_dict
+        from backstop.retention.planner import rules_from_dict
 
         dry_run = resolve_dry_run(context)
         now = plan_time(context)
@@ -137,44 +142,25 @@ class CacheExportRetentionOperator(BackstopAwsOperator):
                 record = export_record(name, keys, bucket, region, owner, now)
                 records.append(record)
                 buckets[record.arn] = (region, bucket)
-        try:
-            plan = plan_retention(
-                records,
-                {self.policy_name: rules_from_dict(self.rules)},
-                now,
-                clock_skew=timedelta(seconds=self.clock_skew_seconds),
-            )
-        except PlanAborted as exc:
-            raise AirflowFailException(
-                f"ElastiCache export retention aborted, nothing deleted: {exc}"
-            ) from exc
+        plan = plan_or_fail(
+            records,
+            {self.policy_name: rules_from_dict(self.rules)},
+            now,
+            clock_skew_seconds=self.clock_skew_seconds,
+            what="ElastiCache export retention",
+        )
         self.log.info("%s\n%s", "DRY RUN" if dry_run else "real run", plan.table())
-        deleted, failed = [], []
+        done = None
         if not dry_run:
-            for decision in plan.deletions:  # one failed delete does not stop the others
-                region, bucket = buckets[decision.snapshot.arn]
-                try:
-                    outcome = self._delete(ledger, decision.snapshot.snapshot_id, region, bucket)
-                except Exception as exc:
-                    failed.append(f"{decision.snapshot.arn}: {exc}")
-                    continue
-                deleted.append(f"{decision.snapshot.arn}: {outcome}")
-        result = {
-            "dry_run": dry_run,
-            "counts": plan.counts(),
-            "decisions": [d.row() for d in plan.decisions],
-            "deleted": deleted,
-            "failed": failed,
-        }
-        result["report"] = self._report(context, now, result)
-        if plan.halted:
-            raise AirflowFailException(
-                "ElastiCache export pruning stopped for "
-                + "; ".join(f"{g.resource_id} ({g.region}): {g.message}" for g in plan.halted)
-                + f" (their exports are kept; plan: {result['report']})"
+            done = delete_planned(
+                plan,
+                lambda snapshot: self._delete(ledger, snapshot.snapshot_id, *buckets[snapshot.arn]),
+                self.log,
+                "export",
             )
-        if failed:
-            raise AirflowException(f"{len(failed)} export(s) not deleted: " + "; ".join(failed))
+        result = plan_result(plan, dry_run, done)
+        result["report"] = self._report(context, now, result)
+        fail_if_halted_or_failed(result, "ElastiCache export pruning")
         return result
 
     def _delete(self, ledger: CacheExportLedger, name: str, region: str, bucket: str) -> str:
