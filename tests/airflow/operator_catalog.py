@@ -34,12 +34,19 @@ REQUIRED: dict[str, Any] = {
 REGION_FROM: dict[str, str] = {"RdsCrossRegionCopyOperator": "destination_region"}
 
 
+# Modules imported only at run time, which load boto3 on purpose: the Celery workers' warm-up and
+# a hook class (aws/elbv2_hook.py, named by path like the provider's hooks).
+RUN_TIME_ONLY = frozenset({"worker_warmup", "elbv2_hook"})
+
+
 def import_library() -> list[str]:
     """Import every module under plugins/backstop (its slices are namespace packages, so walk files)."""
     names = []
     for path in sorted(LIBRARY.rglob("*.py")):
         parts = path.relative_to(LIBRARY.parent).with_suffix("").parts
         if parts[-1] == "__main__":
+            continue
+        if parts[-1] in RUN_TIME_ONLY:
             continue
         if parts[-1] == "__init__":
             parts = parts[:-1]

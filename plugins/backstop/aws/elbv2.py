@@ -1,29 +1,20 @@
 """ELBv2 calls of the task-loss drill: is the service's target group healthy again?
 
-The amazon provider has no ELBv2 hook, so `Elbv2Hook` is its base hook with `client_type`
-fixed, the shape of the provider's own hooks (EcsHook, RdsHook): the Airflow connection still
-decides credentials, region and endpoint. Import this module at run time only.
+The amazon provider has no ELBv2 hook, so `Elbv2Hook` (aws/elbv2_hook.py, imported only when a
+client is built: it pulls in boto3) is its base hook with `client_type` fixed, the shape of the
+provider's own hooks (EcsHook, RdsHook): the Airflow connection still decides credentials,
+region and endpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-ELBV2_HOOK = "backstop.aws.elbv2.Elbv2Hook"
+ELBV2_HOOK = "backstop.aws.elbv2_hook.Elbv2Hook"
 
 # a target leaving the group (the stopped task's) drains for the deregistration delay (300 s by
 # default); it is on its way out, not a sign that the service is unhealthy
 LEAVING = frozenset({"draining"})
-
-
-class Elbv2Hook(AwsBaseHook):
-    """Interact with Elastic Load Balancing v2 (boto3 client "elbv2")."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["client_type"] = "elbv2"
-        super().__init__(*args, **kwargs)
 
 
 def target_states(client: Any, target_group_arn: str) -> list[tuple[str, str]]:

@@ -26,11 +26,10 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from backstop.airflow.operators import aws_template_fields
 from backstop.aws.s3_objects import list_objects
-from backstop.dynamodb.base import DynamoDbOperator
 from backstop.dynamodb.export import MARKER, read_marker
 from backstop.dynamodb.export_ledger import ExportLedger, ExportRecord
+from backstop.dynamodb.retention import DynamoDbRetentionOperator
 from backstop.naming import MANAGED_TAG, POLICY_TAG, RESTORE_VERIFIED_TAG, TIER_TAG
 from backstop.retention.adapted import delete_planned, fail_if_halted_or_failed, plan_or_fail, plan_result
 from backstop.retention.operators import plan_time, resolve_dry_run
@@ -91,32 +90,14 @@ def export_record(
     )
 
 
-class DynamoDbExportRetentionOperator(DynamoDbOperator):
+class DynamoDbExportRetentionOperator(DynamoDbRetentionOperator):
     """Plan (and unless a dry run, apply) retention for the DR exports of a tier's tables.
 
+    The backups' retention operator for the same tables and rules, over the export ledger:
     :param jobs: `backstop.policy.dynamodb_views.dynamodb_jobs` of the tier (each with its dr_regions).
     :param rules: policy name -> plain rules (`dynamodb_retention`): the same as the backups'.
     :param ledger_bucket: the report bucket holding the export ledger; the plan is written there too.
     """
-
-    template_fields = aws_template_fields("jobs", "rules")
-
-    def __init__(
-        self,
-        *,
-        jobs: list[dict[str, Any]],
-        rules: dict[str, dict[str, Any] | None],
-        ledger_bucket: str,
-        ledger_region: str,
-        clock_skew_seconds: float = 300,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.jobs = jobs
-        self.rules = rules
-        self.ledger_bucket = ledger_bucket
-        self.ledger_region = ledger_region
-        self.clock_skew_seconds = clock_skew_seconds
 
     def ledger(self) -> ExportLedger:
         return ExportLedger(self.s3(self.ledger_region), self.ledger_bucket)
