@@ -27,6 +27,7 @@ def test_failed_tasks_alert_their_own_channels_under_dag_test(
     ]
     aurora_policy["resources"] = [{"type": "rds_instance", "id": "triflow-ai-ghost-b"}]  # default channel
     policy["drills"] = []  # the drills' source is not in this policy any more
+    policy.pop("bunker", None)  # nor is the production database the bunker copies
     dag = load_dag("rds_snapshot.py", "rds_weekly_snapshot", policy, tmp_path, monkeypatch)
     (callback,) = dag.get_task("snapshot").on_failure_callback
     assert isinstance(callback, SlackFailureNotifier)

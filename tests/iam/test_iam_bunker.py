@@ -91,6 +91,11 @@ LEGITIMATE = [
         ),
     ),
     ("source", SOURCE, Request("rds:DescribeDBSnapshotAttributes", source_arn("snapshot", SNAPSHOT))),
+    (
+        "source",
+        SOURCE,
+        Request("rds:DescribeDBClusterSnapshotAttributes", source_arn("cluster-snapshot", CLUSTER_SNAPSHOT)),
+    ),
     ("source", SOURCE, Request("rds:DescribeDBSnapshots", source_arn("snapshot", SNAPSHOT))),
     ("source", SOURCE, Request("sts:AssumeRole", COPY_ROLE)),
     ("copy", COPY, Request("rds:DescribeDBSnapshots", bunker_arn("snapshot", SNAPSHOT))),

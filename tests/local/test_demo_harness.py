@@ -25,7 +25,7 @@ SUNDAY_0300_KST = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)
 
 def test_scenario_table_is_consistent():
     scenarios = harness.all_scenarios()
-    assert len(scenarios) == 25
+    assert len(scenarios) == 26
     assert len({s.title for s in scenarios}) == len(scenarios)
     schedules = yaml.safe_load(harness.POLICY.read_text())["schedules"]
     for s in scenarios:

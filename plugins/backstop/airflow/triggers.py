@@ -148,6 +148,14 @@ class RdsSnapshotAvailableTrigger(PollingTrigger):
         self.snapshot_id = snapshot_id
         self.finish = finish
 
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Without `finish` when there is none: the same form as before it existed (triggers that
+        were deferred by an older Backstop are rebuilt from their stored kwargs)."""
+        classpath, kwargs = super().serialize()
+        if kwargs.get("finish") is None:
+            kwargs.pop("finish", None)
+        return classpath, kwargs
+
     def poll(self, client: Any) -> tuple[str, str]:
         from backstop.aws.rds_snapshots import wait_status
 
