@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -127,7 +128,16 @@ def test_make_up_is_healthy_runs_a_task_on_its_port_and_make_down_leaves_nothing
         workers = [p for p in scheduler.children(recursive=True) if "LocalExecutor" in " ".join(p.cmdline())]
         assert 1 <= len(workers) <= 4
 
-        # a real task: the sweeper's one task must reach the execution API on this port
+        # a real task: the sweeper's one task must reach the execution API on this port. Healthy
+        # means every component is up, not that the dag-processor's first pass over ~20 files is done.
+        for _ in range(120):  # a count, not a clock
+            try:
+                api.call("/api/v2/dags/drill_orphan_sweeper")
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    raise
+                time.sleep(1)
         api.call("/api/v2/dags/drill_orphan_sweeper", "PATCH", {"is_paused": False})
         run = api.call("/api/v2/dags/drill_orphan_sweeper/dagRuns", "POST", {"logical_date": None})
         run_path = f"/api/v2/dags/drill_orphan_sweeper/dagRuns/{urllib.parse.quote(run['dag_run_id'])}"
